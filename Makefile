@@ -1,0 +1,26 @@
+# One-command entry points. Everything runs in .venv; every target is idempotent.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: setup data test demo bench clean-course
+
+setup: $(VENV)/.installed          ## create .venv and install the kit with test extras
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+data: setup                         ## fetch CIFAR-10 into data/ (honours CIFAR10_URL / CIFAR10_MD5)
+	$(PY) -m cs231n_utils.data download
+
+test: data                          ## set up, fetch data, run the whole test suite
+	$(PY) -m pytest
+
+demo: data                          ## the instructor's full cycle on the bundled class
+	$(PY) -m cs231n_utils.grading.demo
+
+bench: data                         ## print the benchmark figures quoted in the README
+	$(PY) benchmarks/bench_data.py
