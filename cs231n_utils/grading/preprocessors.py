@@ -1,0 +1,252 @@
+"""nbgrader plug-ins of the sealed checks (configured in nbgrader_config.py).
+
+* :class:`StripHiddenTests` — sanitize step, after OverwriteCells: hidden test blocks never reach
+  the student's kernel, the autograded notebook or the feedback.
+* :class:`CopySubmittedFiles` — sanitize step: the student's best_net.npz goes beside their
+  autograded notebook (nbgrader's ignore list skips it), so their public accuracy test can run.
+* :class:`SealedChecks` — after execution: the student's solution cells run again in a fresh
+  sandbox on secret inputs; the trusted process scores every autograded test cell and appends a
+  note saying what was checked, the points and the diagnosis.
+* :class:`SaveSealedGrades` — SaveAutoGrades whose auto_score of every sealed test cell is that
+  verdict, never the kernel's output (stderr, numpy-scalar reprs, fake prints, values above the
+  cell's points decide nothing and abort nothing).
+"""
+from __future__ import annotations
+
+import functools
+import shutil
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+from nbgrader import utils
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
+from traitlets import Bool, Float, Int, List, Unicode
+
+from cs231n_utils.grading import checks
+from cs231n_utils.grading.reference import default_notebook, load_reference, solution_cells
+from cs231n_utils.grading.sandbox import SandboxUnavailable
+
+RESOURCES_KEY = "cs231n_sealed"
+HIDDEN_NOTE = "# (hidden tests: the grader runs them outside this notebook, on inputs you have not seen)"
+CHECKED = {
+    "forward": "forward() on {n} hidden cases (toy model, random shapes, N = 1, S1 exactly 0): S2 and the cache",
+    "softmax_loss": "softmax_loss() on {n} hidden cases (toy model, random shapes, N = 1, large scores): loss and P",
+    "backward": "backward() on {n} hidden cases, given the reference's P and cache: all four gradients",
+    "train": ("train() on {n} small hidden problems, with stand-in loss/gradient helpers: in-place SGD "
+              "updates, learning-rate decay per epoch, history lengths"),
+    "predict": "predict() on {n} hidden cases: one label per row, the argmax of the scores forward() returns",
+    "accuracy": "the reference forward pass on your best_net.npz: CIFAR-10 validation (and test) accuracy",
+}
+
+
+def part_of(cell) -> str | None:
+    """The sealed part a cell is graded by (grade_id without ``test_``), or None."""
+    if cell.get("cell_type") != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
+        return None
+    grade_id = cell.metadata["nbgrader"].get("grade_id", "")
+    part = grade_id[len("test_"):] if grade_id.startswith("test_") else grade_id
+    return part if part in checks.ALL_PARTS else None
+
+
+# --- sanitize -------------------------------------------------------------------------------------
+def strip_hidden_tests(source: str, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN TESTS",
+                       note: str = HIDDEN_NOTE) -> tuple[str, bool]:
+    """Remove every ``### BEGIN/END HIDDEN TESTS`` block (an unterminated one runs to the end of
+    the cell), leaving ``note`` in its place. Returns (source, whether anything was removed)."""
+    kept, inside, removed = [], False, False
+    for line in source.split("\n"):
+        if begin in line:
+            if not inside:
+                kept.append(line[: len(line) - len(line.lstrip())] + note)
+            inside, removed = True, True
+        elif end in line and inside:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept), removed
+
+
+class StripHiddenTests(NbGraderPreprocessor):
+    """Sanitize step (after OverwriteCells): remove hidden test blocks from the test cells.
+
+    Only grade cells are touched (their source was just restored from the gradebook); text in
+    the student's own cells is left alone and never aborts grading."""
+
+    begin_delimiter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end_delimiter = Unicode("END HIDDEN TESTS").tag(config=True)
+    note = Unicode(HIDDEN_NOTE, help="The line left where a hidden block was").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.get("cell_type") == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+            cell.source, removed = strip_hidden_tests(cell.source, self.begin_delimiter,
+                                                      self.end_delimiter, self.note)
+            if removed:
+                self.log.debug("Stripped hidden tests from %s", cell.metadata["nbgrader"]["grade_id"])
+        return cell, resources
+
+
+class CopySubmittedFiles(NbGraderPreprocessor):
+    """Sanitize step: copy the student's own data files (``best_net.npz``) from submitted/ into
+    their autograded/ folder, so the notebook's public accuracy test can load them.
+
+    nbgrader skips them because ``CourseDirectory.ignore`` lists ``best_net.npz`` (so that the
+    instructor's net is never released or copied over a student's). Only regular files (no
+    links) up to ``max_bytes`` are copied. The sealed accuracy check reads submitted/ itself."""
+
+    files = List(Unicode(), ["best_net.npz"], help="file names copied beside the notebook").tag(config=True)
+    max_bytes = Int(256 * 2**20, help="larger files are not copied").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        cd = CourseDirectory(config=self.config)
+        info = resources.get("nbgrader", {})
+        student, assignment = info.get("student", "."), info.get("assignment", ".")
+        src_dir = Path(cd.format_path(cd.submitted_directory, student, assignment))
+        dest_dir = Path(cd.format_path(cd.autograded_directory, student, assignment))
+        for name in self.files:
+            src = src_dir / name
+            if src.is_symlink() or not src.is_file() or src.stat().st_size > self.max_bytes:
+                continue
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest_dir / name)
+        return nb, resources
+
+
+# --- sealed checks ----------------------------------------------------------------------------------
+class SealedChecks(NbGraderPreprocessor):
+    """After execution: score every autograded test cell from the student's functions called on
+    secret inputs in a fresh sandbox, compared in this (trusted) process with the reference."""
+
+    accuracy_full_at = Float(0.48, help="validation accuracy that earns full points").tag(config=True)
+    accuracy_zero_at = Float(0.35, help="validation accuracy at and below which no point is given"
+                             ).tag(config=True)
+    net_filename = Unicode("best_net.npz", help="the student's saved net, beside the notebook").tag(config=True)
+    timeout = Float(30.0, help="wall-clock seconds per sandboxed runner process").tag(config=True)
+    cpu_seconds = Int(30, help="CPU seconds per sandboxed runner process").tag(config=True)
+    memory_bytes = Int(2 * 2**30, help="address-space limit of the runner").tag(config=True)
+    reference_notebook = Unicode("", help="solution notebook holding the reference; default: the "
+                                 "course's source notebook of this assignment, else the kit's").tag(config=True)
+    course_root = Unicode("", help="folder of .grader_secret; default: CourseDirectory.root").tag(config=True)
+    allow_unsandboxed = Bool(False, help="DANGEROUS: run the sealed checks without bubblewrap where it "
+                             "is unavailable (same as CS231N_UNSAFE_NO_SANDBOX=1; "
+                             "c.SandboxedExecute.allow_unsandboxed also applies)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        sealed = [(cell, part) for cell in nb.cells if (part := part_of(cell))]
+        if not sealed:
+            return nb, resources
+        verdicts, started = {}, time.monotonic()
+        try:
+            results = self.check(nb, resources, {part: float(cell.metadata["nbgrader"]["points"])
+                                                 for cell, part in sealed})
+        except SandboxUnavailable:
+            raise  # the instructor's setup: refuse with instructions rather than grade unprotected
+        except Exception:  # noqa: BLE001 - never abort: no verdict = 0 + flagged for review
+            self.log.error("Sealed checks failed for %s (its autograded cells score 0 and are flagged "
+                           "for manual review):\n%s", _who(resources), traceback.format_exc())
+            for cell, _ in sealed:
+                cell.outputs.append(nbformat.v4.new_output(
+                    "display_data", data={"text/plain": "The grader could not check this part; an "
+                                          "instructor will review it."},
+                    metadata={"cs231n": {"grader": True}}))
+            resources[RESOURCES_KEY] = {}
+            return nb, resources
+        for cell, part in sealed:
+            res = results[part]
+            verdicts[cell.metadata["nbgrader"]["grade_id"]] = min(res.score, res.max_points)
+            self.annotate(cell, res)
+            if res.errors:
+                self.log.info("%s %s: %s", _who(resources), part, " | ".join(res.errors[:3]))
+        resources[RESOURCES_KEY] = verdicts
+        self.log.info("Sealed checks of %s: %s in %.1f s", _who(resources),
+                      ", ".join(f"{p} {results[p].score:g}/{results[p].max_points:g}" for _, p in sealed),
+                      time.monotonic() - started)
+        return nb, resources
+
+    # the work ---------------------------------------------------------------------------------
+    def coursedir(self) -> CourseDirectory:
+        return CourseDirectory(config=self.config)
+
+    def check(self, nb, resources, points: dict[str, float]) -> dict[str, checks.PartResult]:
+        """PartResult per part present in ``points``."""
+        cd = self.coursedir()
+        info = resources.get("nbgrader", {})
+        ref = load_reference(self._reference_path(cd, info))
+        out = {}
+        called = [p for p in checks.CALLED_PARTS if p in points]
+        if called:
+            secret = checks.grader_secret(self.course_root or cd.root)
+            cases = [c for p in called for c in checks.make_cases(p, secret, ref)]
+            run = functools.partial(checks.run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None)
+            results, cell_errors = checks.run_sealed(solution_cells(nb), cases, limits=self._limits(), run=run)
+            for part in called:
+                part_cases = [c for c in cases if c.part == part]
+                out[part] = checks.score_part(part, part_cases, results, ref, points[part], cell_errors)
+        if "accuracy" in points:
+            net = Path(cd.format_path(cd.submitted_directory, info.get("student", "."),
+                                      info.get("assignment", "."))) / self.net_filename
+            out["accuracy"] = checks.check_accuracy(net, ref, points=points["accuracy"],
+                                                    full_at=self.accuracy_full_at, zero_at=self.accuracy_zero_at)
+        return out
+
+    def _unsandboxed_ok(self) -> bool:
+        """The instructor's explicit opt-out: this trait or SandboxedExecute's (one switch for both)."""
+        return bool(self.allow_unsandboxed or self.config.SandboxedExecute.get("allow_unsandboxed", False))
+
+    def _limits(self):
+        from cs231n_utils.grading.sandbox import Limits
+
+        return Limits(wall_seconds=self.timeout, cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes)
+
+    def _reference_path(self, cd: CourseDirectory, info: dict) -> Path:
+        if self.reference_notebook:
+            return Path(self.reference_notebook)
+        source = Path(cd.format_path(cd.source_directory, ".", info.get("assignment", "."))) / (
+            f"{info.get('notebook', '')}.ipynb")
+        return source if source.is_file() else default_notebook()
+
+    def annotate(self, cell, res: checks.PartResult) -> None:
+        """Append the grader's note (display_data, marked) and the verdict in the cell's metadata."""
+        text = res.summary()
+        shown = [f for f in res.failures[:6]]
+        if shown:
+            text += "\n" + "\n".join(f"  ✗ {f}" for f in shown)
+            if len(res.failures) > len(shown):
+                text += f"\n  … and {len(res.failures) - len(shown)} more"
+        cell.outputs.append(nbformat.v4.new_output(
+            "display_data", data={"text/plain": text}, metadata={"cs231n": {"grader": True}}))
+        cell.metadata["cs231n"] = {"verdict": {
+            "part": res.part, "checked": CHECKED[res.part].format(n=res.total),
+            "score": res.score, "max_points": res.max_points, "passed": res.passed, "total": res.total,
+            "diagnosis": {"id": res.diagnosis[0], "message": res.diagnosis[1]} if res.diagnosis else None,
+            "reason": res.note, "failures": res.failures}}
+
+
+def _who(resources) -> str:
+    info = resources.get("nbgrader", {})
+    return f"{info.get('student', '?')}/{info.get('assignment', '?')}"
+
+
+class SaveSealedGrades(SaveAutoGrades):
+    """SaveAutoGrades where every sealed test cell scores the SealedChecks verdict.
+
+    A sealed cell without a verdict (the sealed checks did not run) scores 0 and is flagged for
+    manual review; other grade cells (manually graded answers) keep nbgrader's logic."""
+
+    def _add_score(self, cell, resources) -> None:
+        if part_of(cell) is None:
+            return super()._add_score(cell, resources)
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
+        verdict = resources.get(RESOURCES_KEY, {}).get(grade_id)
+        max_points = float(cell.metadata["nbgrader"]["points"])
+        if verdict is None:
+            self.log.warning("No sealed verdict for %s of %s: scored 0 and flagged for review",
+                             grade_id, self.student_id)
+            grade.auto_score, grade.needs_manual_grade = 0.0, True
+        else:
+            grade.auto_score = max(0.0, min(float(verdict), max_points))
+            grade.needs_manual_grade = grade.manual_score is not None
+        self.gradebook.db.commit()

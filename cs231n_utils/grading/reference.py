@@ -1,0 +1,148 @@
+"""The reference implementation, loaded from the solution notebook (trusted process only).
+
+The solution notebook is the single source of truth: nothing in the kit re-implements the
+two-layer net. This module executes, in notebook order, the code cells tagged ``api`` and the
+nbgrader solution cells (``solution: true``), in a fresh namespace where ``np`` is numpy.
+
+The same cell extraction (:func:`solution_cells`, :func:`code_for_parts`) is used on a
+*student's* notebook by the sealed checks, so both sides see the same cells.
+
+    >>> ref = load_reference()
+    >>> S2, cache = ref.forward(X, params)
+"""
+from __future__ import annotations
+
+import functools
+import json
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import cs231n_utils
+
+API_TAG = "api"
+#: grade_ids of the solution cells, one function each (docs/ARCHITECTURE.md)
+PARTS = ("forward", "softmax_loss", "backward", "train", "predict")
+
+
+def repo_root() -> Path:
+    """The repository that holds the installed (editable) ``cs231n_utils`` package."""
+    return Path(cs231n_utils.__file__).resolve().parents[1]
+
+
+def default_notebook() -> Path:
+    """``<repo>/solutions/two_layer_net/two_layer_net.ipynb``."""
+    return repo_root() / "solutions" / "two_layer_net" / "two_layer_net.ipynb"
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    """One extracted code cell: ``key`` is its grade_id (solution cells) or ``api:<index>``."""
+
+    key: str
+    source: str
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def is_api_cell(cell) -> bool:
+    """A code cell tagged ``api`` (given helpers: imports and function definitions only)."""
+    return cell.get("cell_type") == "code" and API_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def is_solution_cell(cell) -> bool:
+    """A code cell with nbgrader metadata ``solution: true``."""
+    return cell.get("cell_type") == "code" and bool(_nbgrader(cell).get("solution", False))
+
+
+def strip_magics(source: str) -> str:
+    """Drop IPython-only lines: ``%line`` magics, ``!shell`` lines and a leading ``%%cell`` magic line.
+
+    Dropped lines become blank lines, so line numbers in tracebacks still match the cell.
+    """
+    lines = source.splitlines()
+    kept = []
+    for line in lines:
+        stripped = line.lstrip()
+        kept.append("" if stripped.startswith(("%", "!")) else line)
+    return "\n".join(kept) + "\n"
+
+
+def solution_cells(nb, parts: tuple[str, ...] | None = PARTS) -> list[CodeCell]:
+    """The ``api`` cells and the solution cells of ``parts`` (grade_ids; None: every solution
+    code cell), in notebook order, magics stripped.
+
+    ``nb`` is an nbformat notebook (or a path to one). Works the same on the solution notebook
+    and on a student's submitted/autograded notebook (cells matched by grade_id / tag). Other
+    solution cells (e.g. the hyperparameter search) are left out: they may do heavy work.
+    """
+    if isinstance(nb, (str, Path)):
+        nb = json.loads(Path(nb).read_text(encoding="utf-8"))  # plain JSON: fast, no nbformat import
+    cells = []
+    for index, cell in enumerate(nb["cells"]):
+        if is_solution_cell(cell):
+            key = _nbgrader(cell).get("grade_id") or f"solution:{index}"
+            if parts is not None and key not in parts:
+                continue
+        elif is_api_cell(cell):
+            key = f"api:{index}"
+        else:
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        cells.append(CodeCell(key=key, source=strip_magics(source)))
+    return cells
+
+
+def code_for_parts(nb, parts: tuple[str, ...] | None = PARTS) -> dict[str, str]:
+    """``{key: source}`` of :func:`solution_cells`, in notebook order (keys: grade_id or ``api:i``)."""
+    return {cell.key: cell.source for cell in solution_cells(nb, parts)}
+
+
+def exec_cells(cells: list[CodeCell], namespace: dict | None = None, errors: dict | None = None) -> dict:
+    """Execute cells in order in ``namespace`` (fresh, with ``np`` pre-imported, when None).
+
+    When ``errors`` is a dict, a failing cell's exception is recorded there (key -> exception)
+    and the next cells still run; otherwise the first failure raises.
+    """
+    ns = {"__name__": "__cs231n_cells__", "np": np} if namespace is None else namespace
+    for cell in cells:
+        try:
+            exec(compile(cell.source, f"<cell {cell.key}>", "exec"), ns)
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller (even SystemExit)
+            if errors is None or isinstance(exc, KeyboardInterrupt):
+                raise
+            errors[cell.key] = exc
+    return ns
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int) -> types.SimpleNamespace:
+    cells = solution_cells(path)
+    missing = [part for part in PARTS if part not in {c.key for c in cells}]
+    if missing:
+        raise RuntimeError(
+            f"the solution notebook {path} has no solution cell with grade_id {missing}: "
+            "every part of docs/ARCHITECTURE.md needs one (nbgrader metadata solution: true)")
+    ns = exec_cells(cells)
+    return types.SimpleNamespace(**ns)
+
+
+def load_reference(notebook: str | Path | None = None) -> types.SimpleNamespace:
+    """The reference functions (forward, softmax_loss, backward, train, predict, init_params,
+    loss_and_grads, ...) from the solution notebook, cached per (path, mtime).
+
+    Callers must not mutate the returned namespace (it is shared through the cache).
+    """
+    path = Path(notebook) if notebook is not None else default_notebook()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"reference notebook not found: {path}. The grader loads the reference solution from "
+            "solutions/two_layer_net/two_layer_net.ipynb in the repository; restore it (git checkout) "
+            "or pass the notebook path explicitly.")
+    path = path.resolve()
+    return _load_cached(str(path), path.stat().st_mtime_ns)

@@ -1,0 +1,254 @@
+"""Reference loader, secret cases, scoring and diagnoses (cs231n_utils.grading.reference/checks/diagnose).
+
+Every mistake of the catalogue is made by a small source edit of the reference solution cell
+(loaded from the solution notebook, never copied), run in the real sandbox through the sealed
+runner, and must be diagnosed with its id.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+import numpy as np
+import pytest
+
+from cs231n_utils.grading import checks, diagnose
+from cs231n_utils.grading.reference import (CodeCell, PARTS, code_for_parts, default_notebook, exec_cells,
+                                            load_reference, solution_cells, strip_magics)
+
+SECRET = b"test-secret-for-diagnoses"
+
+# mistake id -> (part, [(exact text in the reference cell, replacement)])
+EDITS = {
+    "forward_bias_forgotten": ("forward", [("S1 = X @ W1 + b1", "S1 = X @ W1"), ("S2 = X2 @ W2 + b2", "S2 = X2 @ W2")]),
+    "forward_cache_order": ("forward", [("    return S2, (X, S1, X2)\n", "    return S2, (X, X2, S1)\n")]),
+    "loss_not_averaged": ("softmax_loss", [("-log_P[np.arange(N), y].mean()", "-log_P[np.arange(N), y].sum()")]),
+    "reg_loss_missing": ("softmax_loss", [("return float(data_loss + reg_loss), P\n", "return float(data_loss), P\n")]),
+    "reg_loss_factor": ("softmax_loss", [("reg_loss = reg * (", "reg_loss = 0.5 * reg * (")]),
+    "softmax_no_max_subtraction": ("softmax_loss", [("shifted = S2 - S2.max(axis=1, keepdims=True)", "shifted = S2")]),
+    "softmax_wrong_axis": ("softmax_loss", [("np.exp(shifted).sum(axis=1, keepdims=True)",
+                                             "np.exp(shifted).sum(axis=0, keepdims=True)")]),
+    "grad_not_divided_by_N": ("backward", [("    dS2 = (P - Y) / N\n", "    dS2 = (P - Y)\n")]),
+    "reg_grad_missing": ("backward", [(" + 2 * reg * W2\n", "\n"), (" + 2 * reg * W1\n", "\n")]),
+    "reg_grad_factor": ("backward", [(" + 2 * reg * W2\n", " + reg * W2\n"), (" + 2 * reg * W1\n", " + reg * W1\n")]),
+    "relu_mask_missing": ("backward", [("    dS1 = dX2 * (S1 > 0)\n", "    dS1 = dX2\n")]),
+    "relu_wrong_inequality": ("backward", [("    dS1 = dX2 * (S1 > 0)\n", "    dS1 = dX2 * (S1 >= 0)\n")]),
+    "bias_grad_wrong_axis": ("backward", [("db1 = dS1.sum(axis=0)", "db1 = dS1.sum(axis=1)")]),
+    "grad_wrong_sign": ("backward", [("    dS2 = (P - Y) / N\n", "    dS2 = (Y - P) / N\n")]),
+    "backward_bias_forgotten": ("backward", [('    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}\n',
+                                              '    return {"W1": dW1, "W2": dW2}\n')]),
+    "train_params_not_in_place": ("train", [(
+        "        for name in params:\n            params[name] -= learning_rate * grads[name]\n",
+        "        params = {name: params[name] - learning_rate * grads[name] for name in params}\n")]),
+    "train_history_per_iteration": ("train", [("if (it + 1) % iterations_per_epoch == 0:", "if True:")]),
+    "predict_returns_scores": ("predict", [("    return np.argmax(S2, axis=1)\n", "    return S2\n")]),
+    "predict_wrong_axis": ("predict", [("    return np.argmax(S2, axis=1)\n", "    return np.argmax(S2, axis=0)\n")]),
+}
+# mistakes that only show on some secret cases: (passed, total) expected
+PARTIAL = {"relu_wrong_inequality": (5, 6), "softmax_no_max_subtraction": (6, 7)}
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return load_reference()
+
+
+@pytest.fixture(scope="module")
+def reference_cells():
+    return solution_cells(default_notebook())
+
+
+def edited_cells(cells: list[CodeCell], part: str, edits) -> list[CodeCell]:
+    """The reference cells with ``edits`` applied to the ``part`` cell (each must apply once)."""
+    out = []
+    for cell in cells:
+        source = cell.source
+        if cell.key == part:
+            for old, new in edits:
+                assert source.count(old) == 1, f"edit no longer applies to the {part} cell: {old!r}"
+                source = source.replace(old, new)
+        out.append(CodeCell(cell.key, source))
+    return out
+
+
+# --- the reference ---------------------------------------------------------------------------------
+def test_reference_reproduces_cs231n_toy_numbers(ref):
+    X, y, params, reg = checks.toy_problem()
+    correct_scores = np.asarray([[-0.81233741, -1.27654624, -0.70335995],
+                                 [-0.17129677, -1.18803311, -0.47310444],
+                                 [-0.51590475, -1.01354314, -0.8504215],
+                                 [-0.15419291, -0.48629638, -0.52901952],
+                                 [-0.00618733, -0.12435261, -0.15226949]])
+    S2, cache = ref.forward(X, params)
+    assert np.sum(np.abs(S2 - correct_scores)) < 1e-7
+    loss, P = ref.softmax_loss(S2, y, params, reg)
+    assert isinstance(loss, float) and abs(loss - 1.30378789133) < 1e-10
+    assert np.allclose(P.sum(axis=1), 1.0)
+    # the toy parameters are exactly the notebook's init_params(4, 10, 3, std=0.1, seed=0)
+    for name, value in ref.init_params(4, 10, 3, std=1e-1, seed=0).items():
+        assert np.array_equal(value, params[name])
+
+
+def test_reference_gradients_match_numeric_gradients(ref):
+    X, y, params, reg = checks.toy_problem()
+    _, grads = ref.loss_and_grads(X, y, params, reg)
+    for name in ("W1", "b1", "W2", "b2"):
+        numeric = np.zeros_like(params[name])
+        for idx in np.ndindex(params[name].shape):
+            old = params[name][idx]
+            params[name][idx] = old + 1e-5
+            plus = ref.loss_and_grads(X, y, params, reg)[0]
+            params[name][idx] = old - 1e-5
+            minus = ref.loss_and_grads(X, y, params, reg)[0]
+            params[name][idx] = old
+            numeric[idx] = (plus - minus) / 2e-5
+        assert np.max(np.abs(numeric - grads[name]) / np.maximum(1e-8, np.abs(numeric) + np.abs(grads[name]))) < 1e-7
+
+
+def test_reference_is_cached_per_mtime_and_missing_notebook_says_what_to_do(tmp_path, ref):
+    assert load_reference() is ref
+    with pytest.raises(FileNotFoundError, match="solutions/two_layer_net"):
+        load_reference(tmp_path / "nope.ipynb")
+
+
+def test_solution_cells_are_api_plus_the_five_parts_with_magics_stripped():
+    keys = list(code_for_parts(default_notebook()))
+    assert [k for k in keys if not k.startswith("api:")] == list(PARTS)
+    assert any(k.startswith("api:") for k in keys)
+    assert strip_magics("%matplotlib inline\nx = 1\n  !ls\n") == "\nx = 1\n\n"
+    errors = {}
+    ns = exec_cells([CodeCell("forward", "def forward(X, p):\n    return X\n"), CodeCell("softmax_loss", "1/0\n")],
+                    errors=errors)
+    assert callable(ns["forward"]) and isinstance(errors["softmax_loss"], ZeroDivisionError)
+
+
+# --- secret and cases ----------------------------------------------------------------------------
+def test_secret_file_is_created_private_and_reused(tmp_path, monkeypatch):
+    monkeypatch.delenv(checks.SECRET_ENV, raising=False)
+    first = checks.grader_secret(tmp_path)
+    mode = stat.S_IMODE(os.stat(tmp_path / checks.SECRET_FILE).st_mode)
+    assert mode == 0o600 and len(first) >= 32
+    assert checks.grader_secret(tmp_path) == first
+    monkeypatch.setenv(checks.SECRET_ENV, "from-env")
+    assert checks.grader_secret(tmp_path) == b"from-env"
+
+
+def test_cases_are_deterministic_secret_dependent_and_shaped_to_catch_axis_mistakes(ref):
+    for part in checks.CALLED_PARTS:
+        a, b = checks.make_cases(part, SECRET, ref), checks.make_cases(part, SECRET, ref)
+        c = checks.make_cases(part, b"another secret", ref)
+        assert [x.id for x in a] == [x.id for x in b]
+        for x, y in zip(a, b):
+            assert all(np.array_equal(x.arrays[k], y.arrays[k]) for k in x.arrays)
+        differ = [any(not np.array_equal(x.arrays[k], z.arrays[k]) for k in x.arrays if x.arrays[k].shape == z.arrays[k].shape)
+                  or any(x.arrays[k].shape != z.arrays[k].shape for k in x.arrays)
+                  for x, z in zip(a, c) if x.kind != "toy"]
+        assert all(differ), f"{part}: a different secret must give different hidden inputs"
+    kinds = {c.kind for p in ("forward", "softmax_loss", "backward") for c in checks.make_cases(p, SECRET, ref)}
+    assert {"toy", "random", "n1", "zero_rows", "large_scores"} <= kinds
+    for case in checks.make_cases("backward", SECRET, ref):
+        N, D = case.arrays["X"].shape
+        H, C = case.arrays["W2"].shape
+        if case.kind in ("random", "zero_rows"):
+            assert len({N, D, H, C}) == 4
+        if case.kind == "zero_rows":
+            assert np.any(case.arrays["S1"] == 0) and not np.any(case.arrays["b1"])
+    large = [c for c in checks.make_cases("softmax_loss", SECRET, ref) if c.kind == "large_scores"][0]
+    assert np.min(np.abs(large.arrays["S2"])) > 500
+    with np.errstate(over="ignore"):
+        assert not np.all(np.isfinite(np.exp(large.arrays["S2"])))  # naive softmax overflows here
+
+
+def test_scores_are_partial_rounded_and_capped():
+    assert checks.part_score(10, 5, 6) == 8.33
+    assert checks.part_score(20, 6, 6) == 20
+    assert checks.part_score(10, 0, 6) == 0
+    assert checks.part_score(10, 7, 6) == 10  # never above the cell's points
+    assert checks.accuracy_score(0.48, 10) == 10 and checks.accuracy_score(0.9, 10) == 10
+    assert checks.accuracy_score(0.35, 10) == 0 and checks.accuracy_score(0.1, 10) == 0
+    assert checks.accuracy_score(0.415, 10) == 5.0
+
+
+def test_coercion_rejects_non_plain_arrays():
+    assert checks.coerce(np.array([object()], dtype=object)) is None
+    assert checks.coerce(np.zeros(3, dtype=[("a", "f8")])) is None
+    assert checks.coerce(np.zeros(3).view(np.matrix)) is None  # subclasses never reach the comparison
+    assert checks.coerce(np.arange(3)).dtype == np.float64
+
+
+# --- diagnoses -----------------------------------------------------------------------------------
+def test_every_catalogued_mistake_has_a_student_like_edit():
+    assert set(EDITS) == {m.id for m in diagnose.CATALOGUE}
+    for entry in diagnose.catalogue():
+        assert entry["part"] in PARTS and len(entry["message"]) > 30
+    assert len({m.id for m in diagnose.CATALOGUE}) == len(diagnose.CATALOGUE)
+
+
+@pytest.fixture(scope="module")
+def sealed_cases(ref):
+    return {part: checks.make_cases(part, SECRET, ref) for part in checks.CALLED_PARTS}
+
+
+def grade_in_sandbox(cells, cases, ref, part):
+    results, _ = checks.run_sealed(cells, cases)
+    return checks.score_part(part, cases, results, ref, checks.DEFAULT_POINTS[part])
+
+
+def test_reference_cells_earn_full_marks_in_the_sandbox(reference_cells, sealed_cases, ref):
+    cases = [c for part in checks.CALLED_PARTS for c in sealed_cases[part]]
+    results, cell_errors = checks.run_sealed(reference_cells, cases)
+    assert cell_errors == {}
+    for part in checks.CALLED_PARTS:
+        res = checks.score_part(part, sealed_cases[part], results, ref, checks.DEFAULT_POINTS[part])
+        assert (res.score, res.diagnosis, res.failures) == (checks.DEFAULT_POINTS[part], None, [])
+
+
+@pytest.mark.parametrize("mistake_id", sorted(EDITS))
+def test_mistake_is_diagnosed_by_id(mistake_id, reference_cells, sealed_cases, ref):
+    part, edits = EDITS[mistake_id]
+    res = grade_in_sandbox(edited_cells(reference_cells, part, edits), sealed_cases[part], ref, part)
+    assert res.diagnosis is not None, f"{mistake_id} not diagnosed; failures: {res.failures}"
+    assert res.diagnosis == (mistake_id, diagnose.BY_ID[mistake_id].message)
+    passed, total = PARTIAL.get(mistake_id, (None, len(sealed_cases[part])))
+    assert res.total == total
+    if passed is not None:
+        assert res.passed == passed
+    else:
+        assert res.passed <= total // 3 + 1  # the mistake shows on (almost) every case
+    assert res.score == checks.part_score(checks.DEFAULT_POINTS[part], res.passed, res.total) < res.max_points
+    # what the student reads never holds hidden values: no long decimals, no arrays
+    shown = res.summary() + " ".join(res.failures)
+    assert not re.search(r"\d\.\d{3,}|\[\s*-?\d+\.", shown), shown
+
+
+def test_diagnose_returns_none_for_correct_outputs(sealed_cases, ref):
+    for part, cases in sealed_cases.items():
+        for case in cases:
+            assert diagnose.diagnose(part, case, checks.expected_outputs(case, ref), ref) is None
+
+
+# --- train and predict are graded on their own ---------------------------------------------------
+def test_train_and_predict_do_not_depend_on_the_other_parts(reference_cells, sealed_cases, ref):
+    """A wrong forward/backward costs nothing in train/predict (they run with stand-in helpers);
+    a train or predict that computes everything itself, bypassing the helpers, still gets full
+    marks; a train that never decays the learning rate does not."""
+    broken = edited_cells(reference_cells, "backward", EDITS["grad_wrong_sign"][1])
+    broken = edited_cells(broken, "forward", EDITS["forward_bias_forgotten"][1])
+    cases = sealed_cases["train"] + sealed_cases["predict"]
+    results, _ = checks.run_sealed(broken, cases)
+    for part in ("train", "predict"):
+        res = checks.score_part(part, sealed_cases[part], results, ref, checks.DEFAULT_POINTS[part])
+        assert res.score == checks.DEFAULT_POINTS[part], res.failures
+    inline = edited_cells(reference_cells, "train", [(
+        "loss, grads = loss_and_grads(X_batch, y_batch, params, reg)\n",
+        "S2, cache = forward(X_batch, params)\n        loss, P = softmax_loss(S2, y_batch, params, reg)\n"
+        "        grads = backward(P, y_batch, cache, params, reg)\n")])
+    inline = edited_cells(inline, "predict", [("    S2, _ = forward(X, params)\n",
+                                               "    S2 = np.maximum(0, X @ params['W1'] + params['b1']) @ params['W2'] + params['b2']\n")])
+    no_decay = edited_cells(reference_cells, "train", [("            learning_rate *= learning_rate_decay\n", "")])
+    for cells, expected in ((inline, checks.DEFAULT_POINTS["train"]), (no_decay, 0)):
+        res = grade_in_sandbox(cells, sealed_cases["train"], ref, "train")
+        assert res.score == expected, res.failures
+    res = grade_in_sandbox(inline, sealed_cases["predict"], ref, "predict")
+    assert res.score == checks.DEFAULT_POINTS["predict"], res.failures
