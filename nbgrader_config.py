@@ -21,7 +21,61 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
                             "best_net.npz"]  # the instructor's trained net is never released
 
 # --- release (generate_assignment) -- owned by the notebook work ---------------------
+from cs231n_utils.grading.release import release_preprocessors  # noqa: E402
+
+# nbgrader's stock list with ClearSolutions replaced by ClearSolutionsWithHints: every TODO in the
+# student version raises NotImplementedError("<what to implement>").
+c.GenerateAssignment.preprocessors = release_preprocessors()
 
 # --- autograde: sandboxed execution + sealed checks -- owned by the grading work -----
+# sealed checks (engineer 4's lines): hidden test blocks are stripped after OverwriteCells restores
+# the test cells, so they never reach the student's kernel, the autograded notebook or the feedback;
+# after execution SealedChecks calls the student's functions on secret inputs in a fresh sandbox and
+# SaveSealedGrades stores those verdicts (never the kernel's output) as the autograded scores.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,  # noqa: E402
+                                    DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
+                                    OverwriteKernelspec)
+
+from cs231n_utils.grading.execute import SandboxedExecute  # noqa: E402
+from cs231n_utils.grading.preprocessors import (CopySubmittedFiles, SaveSealedGrades,  # noqa: E402
+                                                SealedChecks, StripHiddenTests)
+
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                                      StripHiddenTests, CopySubmittedFiles, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SealedChecks, SaveSealedGrades, AssignLatePenalties,
+                                       CheckCellMetadata]
+# c.SealedChecks.accuracy_full_at = 0.48   # CIFAR-10 validation accuracy for full points
+# c.SealedChecks.accuracy_zero_at = 0.35   # ... and for none (linear in between)
+# sandboxed execution (engineer 3's lines): SandboxedExecute runs the notebook's kernel (kernelspec
+# cs231n-sandbox, installed on the fly) inside bubblewrap: a private copy of the submission, no course
+# files, no network, an unprivileged uid, limits below. A kernel that dies, hangs or floods output
+# gets a stated reason in its cells; the run never aborts. Grading refuses where bubblewrap is
+# unavailable, unless CS231N_UNSAFE_NO_SANDBOX=1 or c.SandboxedExecute.allow_unsandboxed = True
+# (DANGEROUS, loudly warned on every notebook).
+c.Execute.timeout = 60                                   # seconds per cell; interrupted, then stopped
+c.SandboxedExecute.kernel_memory_bytes = 2 * 2**30       # address space of the kernel
+c.SandboxedExecute.kernel_cpu_seconds = 1800             # CPU seconds for the whole notebook
+c.SandboxedExecute.kernel_wall_seconds = 3600.0          # wall seconds for the whole notebook
+c.SandboxedExecute.kernel_max_processes = 64             # processes + threads (bounds a fork storm)
+c.SandboxedExecute.max_cell_output_bytes = 2**20         # output kept per cell ...
+c.SandboxedExecute.max_notebook_output_bytes = 4 * 2**20  # ... and per notebook
 
 # --- feedback and export -- owned by the grading work -------------------------------
+# generate_feedback: hidden-test code/values never shown, tracebacks trimmed to the student's own
+# frames, a per-part summary table (checked, points, diagnosis) at the top.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from cs231n_utils.grading.feedback import FeedbackSummary, HideHiddenTests, TrimTracebacks  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, TrimTracebacks, FeedbackSummary,
+                                    CSSHTMLHeaderPreprocessor]
+# export: one column per part (`nbgrader export` uses it; --exporter overrides it)
+c.ExportApp.plugin_class = "cs231n_utils.grading.exporter.PartsExporter"
+# zip_collect: LMS archives named two_layer_net--<student_id>--<YYYY-mm-dd-HH-MM-SS>.zip holding
+# two_layer_net.ipynb and best_net.npz (docs/INSTRUCTORS.md; change the pattern to your LMS's names)
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<assignment>[^/]+?)--(?P<student_id>[^/]+?)--(?P<timestamp>[0-9\-]+)/(?P<file_id>[^/]+)$")
+c.FileNameCollectorPlugin.valid_ext = [".ipynb", ".npz"]
