@@ -28,3 +28,5 @@ demo: data                          ## the instructor's full cycle on the bundle
 
 bench: data                         ## print the benchmark figures quoted in the README
 	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_sandbox.py
+	$(PY) benchmarks/bench_grading.py
