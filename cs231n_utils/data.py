@@ -332,15 +332,19 @@ def download_cifar10(data_dir=None, url=None, md5=None, quiet=False, force=False
     ``url``/``md5`` default to ``$CIFAR10_URL``/``$CIFAR10_MD5``, else the official ones; a custom URL
     must come with its checksum. The archive goes to a temporary file, is MD5-checked, extracted
     safely (no absolute paths, ``..``, links or devices) into a temporary folder, validated, and only
-    then renamed into place. A failure leaves nothing behind. If a verified copy with the same MD5 is
-    already there, nothing happens (a marker file records the verified MD5 and file sizes).
+    then renamed into place. A failure leaves nothing behind. If a verified copy is already there
+    (with the same MD5, when a source was named), nothing happens (a marker file records the
+    verified MD5 and file sizes).
     Returns the ``cifar-10-batches-py`` folder.
     """
+    # A source named by the caller (argument or environment) must be the one on disk; with none
+    # named, any verified copy will do (e.g. one fetched earlier from a mirror).
+    explicit = any((url, md5, os.environ.get("CIFAR10_URL"), os.environ.get("CIFAR10_MD5")))
     url, md5 = _check_source(url, md5)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     final = data_dir / FOLDER
     say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
-    if not force and is_cifar10_present(data_dir, md5):
+    if not force and is_cifar10_present(data_dir, md5 if explicit else None):
         say(f"CIFAR-10 already present and verified in {final}; nothing to do.")
         return final
     if not force and final.is_dir() and _read_marker(final) is None:

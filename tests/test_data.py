@@ -389,6 +389,16 @@ def test_download_file_url_via_environment(monkeypatch, cifar_small_tarball, cif
     assert Xte.shape == (100, 32, 32, 3)
 
 
+def test_copy_verified_from_a_mirror_is_kept_when_no_source_is_named(served, cifar_small_md5, tmp_path):
+    """`make data` after a mirror download: no URL/MD5 named now, so no request to the official URL."""
+    base, _, log = served
+    d = tmp_path / "data"
+    folder = cd.download_cifar10(d, url=f"{base}/cifar-10-python.tar.gz", md5=cifar_small_md5, quiet=True)
+    before, n0 = mtimes(folder), len(log)
+    assert cd.download_cifar10(d, quiet=True) == folder  # the official URL is unreachable here
+    assert len(log) == n0 and mtimes(folder) == before
+
+
 def test_download_replaces_copy_with_other_checksum(served, cifar_small_dir, cifar_small_md5, tmp_path):
     base, www, log = served
     files = stand_in_files(cifar_small_dir)
