@@ -69,25 +69,9 @@ def nbgrader(args, cwd, timeout=600, **extra_env) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=timeout)
 
 
-def solution_region_lines(nb) -> set[str]:
-    """Stripped code lines inside BEGIN/END SOLUTION regions of the solution notebook."""
-    lines = set()
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        inside = False
-        for line in cell.source.splitlines():
-            if BEGIN_RE.match(line):
-                inside = True
-            elif END_RE.match(line):
-                inside = False
-            elif inside and line.strip():
-                lines.add(line.strip())
-    return lines
-
-
-def given_lines(nb) -> set[str]:
-    """Stripped code lines outside solution regions and outside hidden tests (given to students)."""
+def code_lines(nb, in_regions: bool) -> set[str]:
+    """Stripped code lines inside (``in_regions``) or outside the solution regions of the code cells;
+    hidden-test blocks count as regions (their lines are never given to students)."""
     lines = set()
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -98,7 +82,7 @@ def given_lines(nb) -> set[str]:
                 inside = True
             elif END_RE.match(line) or "END HIDDEN TESTS" in line:
                 inside = False
-            elif not inside:
+            elif inside == in_regions and line.strip():
                 lines.add(line.strip())
     return lines
 
@@ -336,7 +320,7 @@ def test_student_version_leaks_nothing(solution_nb, student_nb):
     for gid in ("derivation", "q_train_test_gap", "q_max_subtraction", "q_dead_relu"):
         assert stu_cells[gid].source == "YOUR ANSWER HERE"
         assert sol_cells[gid].source not in text
-    secret = solution_region_lines(solution_nb) - given_lines(solution_nb)
+    secret = code_lines(solution_nb, in_regions=True) - code_lines(solution_nb, in_regions=False)
     student_lines = {line.strip() for c in student_nb.cells if c.cell_type == "code"
                      for line in c.source.splitlines()}
     assert len(secret) > 20
