@@ -20,18 +20,19 @@ c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "best_net.npz"]  # the instructor's trained net is never released
 
-# --- release (generate_assignment) -- owned by the notebook work ---------------------
+# --- release (generate_assignment) -----------------------------------------------------
 from cs231n_utils.grading.release import release_preprocessors  # noqa: E402
 
 # nbgrader's stock list with ClearSolutions replaced by ClearSolutionsWithHints: every TODO in the
 # student version raises NotImplementedError("<what to implement>").
 c.GenerateAssignment.preprocessors = release_preprocessors()
 
-# --- autograde: sandboxed execution + sealed checks -- owned by the grading work -----
-# sealed checks (engineer 4's lines): hidden test blocks are stripped after OverwriteCells restores
+# --- autograde: sandboxed execution + sealed checks ------------------------------------
+# Sealed checks: hidden test blocks are stripped after OverwriteCells restores
 # the test cells, so they never reach the student's kernel, the autograded notebook or the feedback;
 # after execution SealedChecks calls the student's functions on secret inputs in a fresh sandbox and
 # SaveSealedGrades stores those verdicts (never the kernel's output) as the autograded scores.
+# CopySubmittedFiles brings best_net.npz along (CourseDirectory.ignore keeps it out of releases).
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,  # noqa: E402
                                     DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
@@ -48,7 +49,7 @@ c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMet
                                        CheckCellMetadata]
 # c.SealedChecks.accuracy_full_at = 0.48   # CIFAR-10 validation accuracy for full points
 # c.SealedChecks.accuracy_zero_at = 0.35   # ... and for none (linear in between)
-# sandboxed execution (engineer 3's lines): SandboxedExecute runs the notebook's kernel (kernelspec
+# Sandboxed execution: SandboxedExecute runs the notebook's kernel (kernelspec
 # cs231n-sandbox, installed on the fly) inside bubblewrap: a private copy of the submission, no course
 # files, no network, an unprivileged uid, limits below. A kernel that dies, hangs or floods output
 # gets a stated reason in its cells; the run never aborts. Grading refuses where bubblewrap is
@@ -62,7 +63,7 @@ c.SandboxedExecute.kernel_max_processes = 64             # processes + threads (
 c.SandboxedExecute.max_cell_output_bytes = 2**20         # output kept per cell ...
 c.SandboxedExecute.max_notebook_output_bytes = 4 * 2**20  # ... and per notebook
 
-# --- feedback and export -- owned by the grading work -------------------------------
+# --- feedback and export ---------------------------------------------------------------
 # generate_feedback: hidden-test code/values never shown, tracebacks trimmed to the student's own
 # frames, a per-part summary table (checked, points, diagnosis) at the top.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
