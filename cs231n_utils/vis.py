@@ -55,6 +55,7 @@ def plot_history(history, fig=None):
     loss = np.asarray(history["loss_history"], dtype=float)
     ax_loss.plot(np.arange(len(loss)), loss, color="tab:blue", label="training loss")
     ax_loss.set(title="Loss history", xlabel="Iteration", ylabel="Loss")
+    ax_loss.ticklabel_format(axis="y", useOffset=False)  # plain loss values, not "+2.302" offsets
     for key, label, color in (("train_acc_history", "train", "tab:orange"),
                               ("val_acc_history", "val", "tab:green")):
         acc = np.asarray(history[key], dtype=float)
@@ -62,6 +63,10 @@ def plot_history(history, fig=None):
     ax_acc.set(title="Classification accuracy history", xlabel="Epoch", ylabel="Accuracy")
     ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.legend()
+    if len(history["train_acc_history"]) == 0:  # fewer iterations than one epoch
+        ax_acc.text(0.5, 0.5, "no complete epoch yet:\naccuracies are recorded once per epoch",
+                    transform=ax_acc.transAxes, ha="center", va="center", color="0.4")
+        ax_acc.set(xticks=[], yticks=[])
     fig.tight_layout()
     return fig
 

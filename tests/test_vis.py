@@ -124,6 +124,16 @@ def test_plot_history_content_and_pixels():
     assert has_colour(patch, "tab:blue", tol=40) > 0
 
 
+def test_plot_history_before_the_first_epoch_says_so():
+    fig = plot_history({"loss_history": [2.3026, 2.3025, 2.3024], "train_acc_history": [],
+                        "val_acc_history": []})
+    ax_loss, ax_acc = fig.axes
+    assert any("no complete epoch" in t.get_text() for t in ax_acc.texts)
+    fig.canvas.draw()
+    assert ax_loss.yaxis.get_offset_text().get_text() == ""  # loss values shown as they are
+    assert not plot_history(HISTORY).axes[1].texts  # with epochs: no note
+
+
 def test_plot_history_reuses_figure_and_checks_keys():
     fig = plt.figure()
     fig.add_subplot(111).plot([0, 1], [0, 1])
