@@ -13,38 +13,18 @@ import stat
 import numpy as np
 import pytest
 
-from cs231n_utils.grading import checks, diagnose
+from cs231n_utils.grading import checks, diagnose, samples
 from cs231n_utils.grading.reference import (CodeCell, PARTS, code_for_parts, default_notebook, exec_cells,
                                             load_reference, solution_cells, strip_magics)
 
 SECRET = b"test-secret-for-diagnoses"
 
-# mistake id -> (part, [(exact text in the reference cell, replacement)])
-EDITS = {
-    "forward_bias_forgotten": ("forward", [("S1 = X @ W1 + b1", "S1 = X @ W1"), ("S2 = X2 @ W2 + b2", "S2 = X2 @ W2")]),
-    "forward_cache_order": ("forward", [("    return S2, (X, S1, X2)\n", "    return S2, (X, X2, S1)\n")]),
-    "loss_not_averaged": ("softmax_loss", [("-log_P[np.arange(N), y].mean()", "-log_P[np.arange(N), y].sum()")]),
-    "reg_loss_missing": ("softmax_loss", [("return float(data_loss + reg_loss), P\n", "return float(data_loss), P\n")]),
-    "reg_loss_factor": ("softmax_loss", [("reg_loss = reg * (", "reg_loss = 0.5 * reg * (")]),
-    "softmax_no_max_subtraction": ("softmax_loss", [("shifted = S2 - S2.max(axis=1, keepdims=True)", "shifted = S2")]),
-    "softmax_wrong_axis": ("softmax_loss", [("np.exp(shifted).sum(axis=1, keepdims=True)",
-                                             "np.exp(shifted).sum(axis=0, keepdims=True)")]),
-    "grad_not_divided_by_N": ("backward", [("    dS2 = (P - Y) / N\n", "    dS2 = (P - Y)\n")]),
-    "reg_grad_missing": ("backward", [(" + 2 * reg * W2\n", "\n"), (" + 2 * reg * W1\n", "\n")]),
-    "reg_grad_factor": ("backward", [(" + 2 * reg * W2\n", " + reg * W2\n"), (" + 2 * reg * W1\n", " + reg * W1\n")]),
-    "relu_mask_missing": ("backward", [("    dS1 = dX2 * (S1 > 0)\n", "    dS1 = dX2\n")]),
-    "relu_wrong_inequality": ("backward", [("    dS1 = dX2 * (S1 > 0)\n", "    dS1 = dX2 * (S1 >= 0)\n")]),
-    "bias_grad_wrong_axis": ("backward", [("db1 = dS1.sum(axis=0)", "db1 = dS1.sum(axis=1)")]),
-    "grad_wrong_sign": ("backward", [("    dS2 = (P - Y) / N\n", "    dS2 = (Y - P) / N\n")]),
-    "backward_bias_forgotten": ("backward", [('    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}\n',
-                                              '    return {"W1": dW1, "W2": dW2}\n')]),
-    "train_params_not_in_place": ("train", [(
-        "        for name in params:\n            params[name] -= learning_rate * grads[name]\n",
-        "        params = {name: params[name] - learning_rate * grads[name] for name in params}\n")]),
-    "train_history_per_iteration": ("train", [("if (it + 1) % iterations_per_epoch == 0:", "if True:")]),
-    "predict_returns_scores": ("predict", [("    return np.argmax(S2, axis=1)\n", "    return S2\n")]),
-    "predict_wrong_axis": ("predict", [("    return np.argmax(S2, axis=1)\n", "    return np.argmax(S2, axis=0)\n")]),
-}
+# mistake id -> (part, [(exact text in the reference cell, replacement)]): the edits of the bundled
+# class (cs231n_utils.grading.samples.CLASS, one student per catalogued mistake), so the diagnoses are
+# tested here on exactly the student-like code the demo and the workflow tests grade
+EDITS = {s.mistake_id: (s.edits[0].grade_id, [(e.old, e.new) for e in s.edits])
+         for s in samples.CLASS if s.mistake_id}
+assert all({e.grade_id for e in s.edits} == {EDITS[s.mistake_id][0]} for s in samples.CLASS if s.mistake_id)
 # mistakes that only show on some secret cases: (passed, total) expected
 PARTIAL = {"relu_wrong_inequality": (5, 6), "softmax_no_max_subtraction": (6, 7)}
 
@@ -64,10 +44,10 @@ def edited_cells(cells: list[CodeCell], part: str, edits) -> list[CodeCell]:
     out = []
     for cell in cells:
         source = cell.source
-        if cell.key == part:
+        if cell.key == part:  # as samples.student_notebook does: markers out, then each edit once
+            source = samples.strip_markers(source)
             for old, new in edits:
-                assert source.count(old) == 1, f"edit no longer applies to the {part} cell: {old!r}"
-                source = source.replace(old, new)
+                source = samples.apply_edit(source, samples.Edit(part, old, new), "test")
         out.append(CodeCell(cell.key, source))
     return out
 
