@@ -24,7 +24,7 @@ test: data                          ## set up, fetch data, run the whole test su
 	$(PY) -m pytest
 
 demo: data                          ## the instructor's full cycle on the bundled class
-	$(PY) -m cs231n_utils.grading.demo
+	$(PY) -m cs231n_grader.demo
 
 bench: data                         ## print the benchmark figures quoted in the README
 	$(PY) benchmarks/bench_data.py

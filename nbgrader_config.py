@@ -21,7 +21,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
                             "best_net.npz"]  # the instructor's trained net is never released
 
 # --- release (generate_assignment) -----------------------------------------------------
-from cs231n_utils.grading.release import release_preprocessors  # noqa: E402
+from cs231n_grader.release import release_preprocessors  # noqa: E402
 
 # nbgrader's stock list with ClearSolutions replaced by ClearSolutionsWithHints: every TODO in the
 # student version raises NotImplementedError("<what to implement>").
@@ -38,8 +38,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec)
 
-from cs231n_utils.grading.execute import SandboxedExecute  # noqa: E402
-from cs231n_utils.grading.preprocessors import (CopySubmittedFiles, SaveSealedGrades,  # noqa: E402
+from cs231n_grader.execute import SandboxedExecute  # noqa: E402
+from cs231n_grader.preprocessors import (CopySubmittedFiles, SaveSealedGrades,  # noqa: E402
                                                 SealedChecks, StripHiddenTests)
 
 c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
@@ -69,12 +69,12 @@ c.SandboxedExecute.max_notebook_output_bytes = 4 * 2**20  # ... and per notebook
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from cs231n_utils.grading.feedback import FeedbackSummary, HideHiddenTests, TrimTracebacks  # noqa: E402
+from cs231n_grader.feedback import FeedbackSummary, HideHiddenTests, TrimTracebacks  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, TrimTracebacks, FeedbackSummary,
                                     CSSHTMLHeaderPreprocessor]
 # export: one column per part (`nbgrader export` uses it; --exporter overrides it)
-c.ExportApp.plugin_class = "cs231n_utils.grading.exporter.PartsExporter"
+c.ExportApp.plugin_class = "cs231n_grader.exporter.PartsExporter"
 # zip_collect: LMS archives named two_layer_net--<student_id>--<YYYY-mm-dd-HH-MM-SS>.zip holding
 # two_layer_net.ipynb and best_net.npz (docs/INSTRUCTORS.md; change the pattern to your LMS's names)
 c.FileNameCollectorPlugin.named_regexp = (

@@ -18,7 +18,7 @@ sits beside the notebook):
          SaveSealedGrades
   stock  the same config with nbgrader's stock preprocessor lists (Execute in the ordinary python3
          kernel, SaveAutoGrades): the hidden test blocks run in the student's kernel and call
-         cs231n_utils.grading.checks.hidden_check in-process (CIFAR-10 and the solution notebook
+         cs231n_grader.checks.hidden_check in-process (CIFAR-10 and the solution notebook
          are readable there, unsandboxed)
 
 Rounds alternate (kit, stock, then stock, kit, ...) so that background load affects both alike;
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from machine import machine  # benchmarks/machine.py (scripts run from this folder)
 
-from cs231n_utils.grading import demo, samples
+from cs231n_grader import demo, samples
 
 #: the --compare-stock subset: the reference and five real mistakes, one per part + a weak net
 COMPARE_STUDENTS = ("reference", "forward_bias_forgotten", "loss_not_averaged", "relu_mask_missing",
@@ -48,7 +48,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
                                     Execute, IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
-from cs231n_utils.grading.preprocessors import CopySubmittedFiles
+from cs231n_grader.preprocessors import CopySubmittedFiles
 c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
                                       CopySubmittedFiles, CheckCellMetadata]
 c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,

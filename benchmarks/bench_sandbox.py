@@ -27,8 +27,8 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import ExecutePreprocessor
 
-from cs231n_utils.grading.execute import SandboxedExecute
-from cs231n_utils.grading.sandbox import run_sandboxed, sandbox_available
+from cs231n_grader.execute import SandboxedExecute
+from cs231n_grader.sandbox import run_sandboxed, sandbox_available
 
 PY = sys.executable
 NOTEBOOK_CELLS = [
@@ -90,7 +90,7 @@ SANDBOXED = """\
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
                                     SaveAutoGrades)
-from cs231n_utils.grading.execute import SandboxedExecute
+from cs231n_grader.execute import SandboxedExecute
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 """

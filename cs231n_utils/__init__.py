@@ -1,11 +1,11 @@
-"""CS231n two-layer-net kit: helpers for students and the instructor's autograder.
+"""CS231n two-layer-net kit: the helpers students use (the grader is the separate, instructor-only
+``cs231n_grader`` package and never ships to students).
 
 Modules (one job each; import the one you need):
 
 - ``cs231n_utils.data``            CIFAR-10 download/verify/extract, loaders, ``get_cifar10_data``
 - ``cs231n_utils.gradient_check``  ``rel_error``, numeric gradients, ``grad_check_sparse``
 - ``cs231n_utils.vis``             ``visualize_grid``, ``plot_history``, ``plot_W1``, ``show_samples``
-- ``cs231n_utils.grading``         the nbgrader plug-ins (instructor side)
 """
 def __getattr__(name):
     """``__version__``, looked up lazily: importing the package stays cheap (every sandboxed

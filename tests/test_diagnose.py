@@ -1,4 +1,4 @@
-"""Reference loader, secret cases, scoring and diagnoses (cs231n_utils.grading.reference/checks/diagnose).
+"""Reference loader, secret cases, scoring and diagnoses (cs231n_grader.reference/checks/diagnose).
 
 Every mistake of the catalogue is made by a small source edit of the reference solution cell
 (loaded from the solution notebook, never copied), run in the real sandbox through the sealed
@@ -13,14 +13,14 @@ import stat
 import numpy as np
 import pytest
 
-from cs231n_utils.grading import checks, diagnose, samples
-from cs231n_utils.grading.reference import (CodeCell, PARTS, code_for_parts, default_notebook, exec_cells,
+from cs231n_grader import checks, diagnose, samples
+from cs231n_grader.reference import (CodeCell, PARTS, code_for_parts, default_notebook, exec_cells,
                                             load_reference, solution_cells, strip_magics)
 
 SECRET = b"test-secret-for-diagnoses"
 
 # mistake id -> (part, [(exact text in the reference cell, replacement)]): the edits of the bundled
-# class (cs231n_utils.grading.samples.CLASS, one student per catalogued mistake), so the diagnoses are
+# class (cs231n_grader.samples.CLASS, one student per catalogued mistake), so the diagnoses are
 # tested here on exactly the student-like code the demo and the workflow tests grade
 EDITS = {s.mistake_id: (s.edits[0].grade_id, [(e.old, e.new) for e in s.edits])
          for s in samples.CLASS if s.mistake_id}

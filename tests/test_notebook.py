@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from cs231n_utils.grading import reference
-from cs231n_utils.grading.release import ClearSolutionsWithHints, code_stub, release_preprocessors
+from cs231n_grader import reference
+from cs231n_grader.release import ClearSolutionsWithHints, code_stub, release_preprocessors
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "two_layer_net"
@@ -256,7 +256,7 @@ def test_test_cells_end_with_the_hidden_block(solution_nb):
             continue
         part = gid[len("test_"):]
         expected = ("### BEGIN HIDDEN TESTS\n"
-                    "from cs231n_utils.grading.checks import hidden_check\n"
+                    "from cs231n_grader.checks import hidden_check\n"
                     f'hidden_check("{part}", globals())\n'
                     "### END HIDDEN TESTS")
         assert cell.source.rstrip().endswith(expected), gid

@@ -25,8 +25,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cs231n_utils.grading import kernel as sandbox_kernel
-from cs231n_utils.grading.sandbox import (SANDBOX_HOME, Limits, SandboxUnavailable, interpreter_binds,
+from cs231n_grader import kernel as sandbox_kernel
+from cs231n_grader.sandbox import (SANDBOX_HOME, Limits, SandboxUnavailable, interpreter_binds,
                                           run_sandboxed, sandbox_available)
 
 PY = sys.executable
@@ -284,7 +284,7 @@ def test_missing_bubblewrap_refuses_with_instructions_unless_opted_out(course, m
 def test_kernelspec_install_is_idempotent(tmp_path):
     folder = sandbox_kernel.install(tmp_path)
     spec = json.loads((folder / "kernel.json").read_text())
-    assert folder.name == "cs231n-sandbox" and spec["argv"][:4] == [PY, "-m", "cs231n_utils.grading.kernel", "run"]
+    assert folder.name == "cs231n-sandbox" and spec["argv"][:4] == [PY, "-m", "cs231n_grader.kernel", "run"]
     assert spec["interrupt_mode"] == "message"
     mtime = (folder / "kernel.json").stat().st_mtime_ns
     time.sleep(0.01)
@@ -296,7 +296,7 @@ def test_kernel_refuses_tcp_transport(tmp_path):
     cf = tmp_path / "kernel-tcp.json"
     cf.write_text(json.dumps({"transport": "tcp", "ip": "127.0.0.1", "shell_port": 1}))
     report = tmp_path / "report.json"
-    p = subprocess.run([PY, "-m", "cs231n_utils.grading.kernel", "run", "-f", str(cf)], cwd=tmp_path,
+    p = subprocess.run([PY, "-m", "cs231n_grader.kernel", "run", "-f", str(cf)], cwd=tmp_path,
                        capture_output=True, text=True, env={**os.environ, sandbox_kernel.REPORT_ENV: str(report)})
     assert p.returncode == 2 and "needs ZMQ transport 'ipc'" in p.stderr
     assert "ipc" in json.loads(report.read_text())["error"]
@@ -368,7 +368,7 @@ c = get_config()
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
                                     SaveAutoGrades)
-from cs231n_utils.grading.execute import SandboxedExecute
+from cs231n_grader.execute import SandboxedExecute
 c.CourseDirectory.root = "."
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                        LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
@@ -492,7 +492,7 @@ def test_kernel_goes_away_when_the_grader_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from jupyter_client.manager import KernelManager
-        from cs231n_utils.grading.kernel import make_ipc_dir
+        from cs231n_grader.kernel import make_ipc_dir
         km = KernelManager(kernel_name="cs231n-sandbox", transport="ipc", ip=str(make_ipc_dir() / "k"))
         km.start_kernel(cwd={str(tmp_path)!r})
         kc = km.client(); kc.start_channels(); kc.wait_for_ready(timeout=60)
@@ -522,7 +522,7 @@ def _is_zombie(pid: str) -> bool:
 
 def test_sandboxed_execute_refuses_without_bubblewrap(tmp_path, monkeypatch):
     """No sandbox and no opt-out: the Execute step raises (grading refuses) instead of running unprotected."""
-    from cs231n_utils.grading.execute import SandboxedExecute
+    from cs231n_grader.execute import SandboxedExecute
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     monkeypatch.delenv("CS231N_UNSAFE_NO_SANDBOX", raising=False)

@@ -18,10 +18,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from cs231n_utils.grading import checks, runner
-from cs231n_utils.grading.preprocessors import HIDDEN_NOTE, strip_hidden_tests
-from cs231n_utils.grading.reference import CodeCell, default_notebook, load_reference, repo_root, solution_cells
-from cs231n_utils.grading.sandbox import Limits, sandbox_available
+from cs231n_grader import checks, runner
+from cs231n_grader.preprocessors import HIDDEN_NOTE, strip_hidden_tests
+from cs231n_grader.reference import CodeCell, default_notebook, load_reference, repo_root, solution_cells
+from cs231n_grader.sandbox import Limits, sandbox_available
 
 REPO = repo_root()
 NBGRADER = Path(sys.executable).with_name("nbgrader")
@@ -117,10 +117,10 @@ numpy.array_equal = lambda *a, **k: True
 numpy.testing.assert_allclose = lambda *a, **k: None
 numpy.testing.assert_array_equal = lambda *a, **k: None
 builtins.abs = lambda x: 0
-fake = types.ModuleType("cs231n_utils.grading.checks")
+fake = types.ModuleType("cs231n_grader.checks")
 fake.close = lambda *a, **k: True
-sys.modules["cs231n_utils.grading.checks"] = fake
-sys.modules["cs231n_utils.grading.diagnose"] = fake
+sys.modules["cs231n_grader.checks"] = fake
+sys.modules["cs231n_grader.diagnose"] = fake
 """
 
 
@@ -259,7 +259,7 @@ def test_forged_frames_and_stdout_garbage_award_nothing(cells, cases, ref):
     to every open fd: only values the student computed can ever be judged."""
     forger = replace_cell(cells, "forward", """
 import os, sys, numpy
-from cs231n_utils.grading import runner as _r
+from cs231n_grader import runner as _r
 def forward(X, params):
     frame_ids = [f"forward/{i}" for i in range(20)]
     Z = np.zeros((X.shape[0], params['b2'].shape[0]))
@@ -398,9 +398,9 @@ import builtins, sys, types, numpy
 numpy.allclose = lambda *a, **k: True
 numpy.testing.assert_allclose = lambda *a, **k: None
 builtins.AssertionError = type("AssertionError", (Exception,), {})
-fake = types.ModuleType("cs231n_utils.grading.checks")
+fake = types.ModuleType("cs231n_grader.checks")
 fake.hidden_check = lambda *a, **k: print("hidden check: 10/10")
-sys.modules["cs231n_utils.grading.checks"] = fake
+sys.modules["cs231n_grader.checks"] = fake
 try:
     ip = get_ipython()
     ip.showtraceback = lambda *a, **k: None

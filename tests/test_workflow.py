@@ -1,5 +1,5 @@
 """The instructor's cycle on the bundled class, for real: release, roster, folder + zip_collect,
-sandboxed autograde, feedback, per-part export (cs231n_utils.grading.demo runs nbgrader's CLI).
+sandboxed autograde, feedback, per-part export (cs231n_grader.demo runs nbgrader's CLI).
 
 One module-scoped run of the whole cycle; the assertions below read its gradebook, CSV,
 feedback HTML and autograded notebooks.
@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cs231n_utils.grading import demo, diagnose, samples
-from cs231n_utils.grading.exporter import PartsExporter
+from cs231n_grader import demo, diagnose, samples
+from cs231n_grader.exporter import PartsExporter
 
 AUTO_PARTS = {"forward": 10, "softmax_loss": 10, "backward": 20, "train": 10, "predict": 5, "accuracy": 10}
 F, Z, P, L = "full", "zero", "partial", "lost"  # full points, none, strictly between, not full
@@ -164,7 +164,7 @@ def test_export_with_the_explicit_exporter_flag_gives_the_same_csv(cycle):
     course, _ = cycle
     out = course / "grades_explicit.csv"
     subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", str(out),
-                    "--exporter=cs231n_utils.grading.exporter.PartsExporter"],
+                    "--exporter=cs231n_grader.exporter.PartsExporter"],
                    cwd=course, check=True, capture_output=True, env=demo.nbgrader_env())
     assert out.read_text() == (course / "grades.csv").read_text()
 
@@ -301,7 +301,7 @@ def _stock_course(root: Path) -> None:
         "c = get_config()\n"
         "from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor\n"
         "from nbgrader.preprocessors import GetGrades\n"
-        "from cs231n_utils.grading.feedback import FeedbackSummary, HideHiddenTests, TrimTracebacks\n"
+        "from cs231n_grader.feedback import FeedbackSummary, HideHiddenTests, TrimTracebacks\n"
         f"c.CourseDirectory.root = {str(root)!r}\n"
         "c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, TrimTracebacks, "
         "FeedbackSummary, CSSHTMLHeaderPreprocessor]\n")

@@ -25,9 +25,9 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Bool, Float, Int, List, Unicode
 
-from cs231n_utils.grading import checks
-from cs231n_utils.grading.reference import default_notebook, load_reference, solution_cells
-from cs231n_utils.grading.sandbox import SandboxUnavailable
+from cs231n_grader import checks
+from cs231n_grader.reference import default_notebook, load_reference, solution_cells
+from cs231n_grader.sandbox import SandboxUnavailable
 
 RESOURCES_KEY = "cs231n_sealed"
 HIDDEN_NOTE = "# (hidden tests: the grader runs them outside this notebook, on inputs you have not seen)"
@@ -196,7 +196,7 @@ class SealedChecks(NbGraderPreprocessor):
         return bool(self.allow_unsandboxed or self.config.SandboxedExecute.get("allow_unsandboxed", False))
 
     def _limits(self):
-        from cs231n_utils.grading.sandbox import Limits
+        from cs231n_grader.sandbox import Limits
 
         return Limits(wall_seconds=self.timeout, cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes)
 

@@ -14,7 +14,7 @@ A column is the sum of the scores of the grade cells listed for it in ``PartsExp
 
 Usage, from the course root (it is also the default exporter in ``nbgrader_config.py``)::
 
-    nbgrader export --exporter=cs231n_utils.grading.exporter.PartsExporter --to grades.csv
+    nbgrader export --exporter=cs231n_grader.exporter.PartsExporter --to grades.csv
 """
 import csv
 from typing import Iterable

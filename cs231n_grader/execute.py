@@ -2,7 +2,7 @@
 
 Use it in `c.Autograde.autograde_preprocessors` in place of `nbgrader.preprocessors.Execute`. It
 
-* runs the kernel `cs231n-sandbox` (cs231n_utils.grading.kernel; installed on the fly if missing)
+* runs the kernel `cs231n-sandbox` (cs231n_grader.kernel; installed on the fly if missing)
   over ZMQ ipc sockets in a fresh folder shared with the sandbox only;
 * caps captured output per cell and per notebook *while the kernel prints* (the rest is dropped with
   the note "output truncated by the grader"), and bounds ZMQ message size/queue so memory stays bounded;
@@ -33,8 +33,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, Unicode
 
-from cs231n_utils.grading import kernel as sandbox_kernel
-from cs231n_utils.grading import sandbox
+from cs231n_grader import kernel as sandbox_kernel
+from cs231n_grader import sandbox
 
 TRUNCATED_NOTE = ("\n[output truncated by the grader: {what} printed more than {limit}; "
                   "the rest was dropped]\n")

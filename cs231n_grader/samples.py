@@ -7,7 +7,7 @@ of the *solution* notebook (matched by grade_id). A mistake student then gets on
 
 Students (see :data:`CLASS`): ``reference`` (all correct, good best_net.npz), ``untouched`` (the
 release as is, no best_net.npz), one per catalogued mistake (ids from
-``cs231n_utils.grading.diagnose``), a weak and a partial best_net.npz, and a kernel that dies.
+``cs231n_grader.diagnose``), a weak and a partial best_net.npz, and a kernel that dies.
 
 best_net.npz of the reference: the reference's own ``train()`` with the hyperparameters of the
 solution notebook's cell tagged ``best-hyperparameters``, on ``get_cifar10_data()``; trained nets
@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from cs231n_utils.grading import reference
+from cs231n_grader import reference
 
 NOTEBOOK = "two_layer_net.ipynb"
 NET_FILE = "best_net.npz"
@@ -83,7 +83,7 @@ def repo_root() -> Path:
 
 # --- the class ---------------------------------------------------------------------------------
 # Edits are written against the reference source of the solution notebook; each names the
-# catalogued mistake it makes (cs231n_utils.grading.diagnose.CATALOGUE ids, one sample each).
+# catalogued mistake it makes (cs231n_grader.diagnose.CATALOGUE ids, one sample each).
 def _define_class() -> tuple[Student, ...]:
     S, E = Student, Edit
     return (
@@ -181,7 +181,7 @@ def apply_edit(source: str, edit: Edit, student_id: str) -> str:
         raise SampleError(
             f"sample {student_id!r}: expected {edit.count} occurrence(s) of {edit.old!r} in the "
             f"{edit.grade_id!r} solution cell, found {found}. The solution notebook changed: update "
-            "the edit in cs231n_utils/grading/samples.py (CLASS) to the new reference code.")
+            "the edit in cs231n_grader/samples.py (CLASS) to the new reference code.")
     return source.replace(edit.old, edit.new)
 
 
@@ -354,9 +354,9 @@ def _check_catalogue(students) -> None:
     ids = {s.mistake_id for s in students if s.mistake_id}
     if not ids:
         return
-    from cs231n_utils.grading import diagnose
+    from cs231n_grader import diagnose
     known = {m.id for m in diagnose.CATALOGUE}
     unknown = sorted(ids - known)
     if unknown:
-        raise SampleError(f"samples use mistake ids {unknown} that cs231n_utils.grading.diagnose "
+        raise SampleError(f"samples use mistake ids {unknown} that cs231n_grader.diagnose "
                           f"does not catalogue (it has {sorted(known)})")

@@ -1,7 +1,7 @@
 """The sandboxed Jupyter kernel used during `nbgrader autograde`: kernelspec `cs231n-sandbox`.
 
 The kernelspec's argv starts this module's `run` command *outside* the sandbox; it starts ipykernel
-*inside* bubblewrap (cs231n_utils.grading.sandbox) with the kernel's working directory (nbgrader's
+*inside* bubblewrap (cs231n_grader.sandbox) with the kernel's working directory (nbgrader's
 autograded/<student>/<assignment>/ copy) as the private writable folder. The sandbox has no network, so
 the kernel talks ZMQ over **ipc** (unix sockets): the kernel manager must use transport "ipc" with `ip`
 set to a socket path prefix inside a dedicated folder named `cs231n-ipc-*` (see `make_ipc_dir`); that
@@ -15,8 +15,8 @@ Settings travel in environment variables (the kernel inherits the grader's envir
                             mounted read-only at DATA_MOUNT, which the kernel sees as CS231N_DATA_DIR
 
 CLI:
-    python -m cs231n_utils.grading.kernel install        write the kernelspec into sys.prefix (idempotent)
-    python -m cs231n_utils.grading.kernel run -f FILE    (used by the kernelspec) run the sandboxed kernel
+    python -m cs231n_grader.kernel install        write the kernelspec into sys.prefix (idempotent)
+    python -m cs231n_grader.kernel run -f FILE    (used by the kernelspec) run the sandboxed kernel
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from cs231n_utils.grading import sandbox
+from cs231n_grader import sandbox
 
 KERNEL_NAME = "cs231n-sandbox"
 DATA_MOUNT = "/opt/cs231n/data"
@@ -48,7 +48,7 @@ KERNEL_LIMITS = sandbox.Limits(cpu_seconds=1800, wall_seconds=3600.0, max_output
 def kernelspec() -> dict:
     """The kernel.json content: ipykernel inside the grading sandbox, interrupted by message."""
     return {
-        "argv": [sys.executable, "-m", "cs231n_utils.grading.kernel", "run", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "cs231n_grader.kernel", "run", "-f", "{connection_file}"],
         "display_name": "Python 3 (cs231n grading sandbox)",
         "language": "python",
         "interrupt_mode": "message",
@@ -132,13 +132,13 @@ def _ipc_dir_of(info: dict) -> Path:
     if info.get("transport") != "ipc":
         raise KernelConfigError(
             f"the {KERNEL_NAME} kernel has no network, so it needs ZMQ transport 'ipc' (got "
-            f"{info.get('transport')!r}). Run it through cs231n_utils.grading.execute.SandboxedExecute "
+            f"{info.get('transport')!r}). Run it through cs231n_grader.execute.SandboxedExecute "
             "(nbgrader autograde with the kit's nbgrader_config.py), which sets this up.")
     folder = Path(info["ip"]).parent
     if not folder.name.startswith(IPC_PREFIX) or not folder.is_dir():
         raise KernelConfigError(
             f"kernel socket prefix {info['ip']!r} must lie in a folder made by "
-            "cs231n_utils.grading.kernel.make_ipc_dir() (named cs231n-ipc-*), so that only that folder "
+            "cs231n_grader.kernel.make_ipc_dir() (named cs231n-ipc-*), so that only that folder "
             "is shared with the sandbox")
     return folder
 
@@ -238,7 +238,7 @@ def _raise_exit(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point (see module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m cs231n_utils.grading.kernel",
+    parser = argparse.ArgumentParser(prog="python -m cs231n_grader.kernel",
                                      description="The cs231n grading sandbox kernel.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_install = sub.add_parser("install", help="install the cs231n-sandbox kernelspec into this environment")

@@ -1,4 +1,4 @@
-"""The program the sealed checks run inside a fresh sandbox: ``python -m cs231n_utils.grading.runner``.
+"""The program the sealed checks run inside a fresh sandbox: ``python -m cs231n_grader.runner``.
 
 Protocol (no pickles anywhere):
 
@@ -32,7 +32,7 @@ import traceback
 
 import numpy as np
 
-from cs231n_utils.grading.reference import CodeCell, exec_cells
+from cs231n_grader.reference import CodeCell, exec_cells
 
 READY = "__ready__"
 MANIFEST = "__manifest__"

@@ -1,7 +1,7 @@
 """Sealed checks: per part, secret inputs, comparison with the reference, a score.
 
 Everything here runs in the trusted process. The student's functions are called elsewhere
-(the sandboxed :mod:`cs231n_utils.grading.runner`, or in-process through :func:`hidden_check` for
+(the sandboxed :mod:`cs231n_grader.runner`, or in-process through :func:`hidden_check` for
 the instructor's own notebook); only plain float arrays come back and are judged here.
 
 Secret inputs are derived deterministically from the grader secret (env ``CS231N_GRADER_SECRET``,
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cs231n_utils.grading import runner
-from cs231n_utils.grading.reference import load_reference, repo_root
+from cs231n_grader import runner
+from cs231n_grader.reference import load_reference, repo_root
 
 SECRET_ENV = "CS231N_GRADER_SECRET"
 SECRET_FILE = ".grader_secret"
@@ -364,7 +364,7 @@ def score_part(part: str, cases: list[Case], results: dict[str, tuple[dict, dict
     """Score one part. ``results[case.id]`` is ``(meta, outputs)`` from the runner or a string
     reason why the case has no result (timeout, crash...); ``cell_errors`` (from run_sealed) says
     which solution cells failed to run."""
-    from cs231n_utils.grading import diagnose  # local: diagnose imports this module
+    from cs231n_grader import diagnose  # local: diagnose imports this module
 
     res = PartResult(part, float(points), total=len(cases))
     wrong, passed_kinds = [], set()
@@ -478,12 +478,12 @@ def check_accuracy(net_path: Path, ref, data: dict | None = None, points: float 
 # --- in the sandbox (grading) ------------------------------------------------------------------
 def runner_argv() -> list[str]:
     """The runner's command line inside the sandbox (-I: no PYTHONPATH, no cwd on sys.path)."""
-    return [sys.executable, "-I", "-m", "cs231n_utils.grading.runner"]
+    return [sys.executable, "-I", "-m", "cs231n_grader.runner"]
 
 
 def run_in_sandbox(request: bytes, limits, allow_unsandboxed: bool | None = None):
     """One sandboxed runner process on a fresh, empty private folder -> SandboxResult."""
-    from cs231n_utils.grading.sandbox import run_sandboxed
+    from cs231n_grader.sandbox import run_sandboxed
 
     with tempfile.TemporaryDirectory(prefix="cs231n-sealed-") as workdir:
         return run_sandboxed(runner_argv(), workdir=Path(workdir), stdin=request, limits=limits,
@@ -500,7 +500,7 @@ def run_sealed(cells, cases: list[Case], limits=None, max_runs: int | None = Non
     started again for the remaining parts (at most ``max_runs`` runs in all).
     ``run(request, limits) -> SandboxResult`` replaces the sandbox (tests).
     """
-    from cs231n_utils.grading.sandbox import Limits
+    from cs231n_grader.sandbox import Limits
 
     limits = Limits(wall_seconds=60.0, cpu_seconds=60) if limits is None else limits
     run = run or run_in_sandbox

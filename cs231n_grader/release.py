@@ -79,5 +79,5 @@ def release_preprocessors() -> list:
     stock = GenerateAssignment.class_traits()["preprocessors"].default()
     if ClearSolutions not in stock:
         raise RuntimeError("nbgrader's GenerateAssignment no longer lists ClearSolutions: "
-                           "update cs231n_utils.grading.release for this nbgrader version")
+                           "update cs231n_grader.release for this nbgrader version")
     return [ClearSolutionsWithHints if p is ClearSolutions else p for p in stock]

@@ -19,8 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from cs231n_utils.grading import runner
-from cs231n_utils.grading.checks import Case, close, coerce, expected_for, expected_outputs
+from cs231n_grader import runner
+from cs231n_grader.checks import Case, close, coerce, expected_for, expected_outputs
 
 P_NAMES = runner.PARAM_NAMES
 

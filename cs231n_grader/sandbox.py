@@ -5,7 +5,7 @@ What the sandboxed process sees (everything else of the host is absent):
     /home/student/work      the caller's *private copy* of one submission (read-write; cwd and $HOME)
     sys.base_prefix         the Python interpreter (read-only, same path as on the host)
     sys.prefix              the virtualenv (read-only, same path)
-    <cs231n_utils>          the kit's package folder only (read-only, same path; never the repo root)
+    <cs231n_utils>, <cs231n_grader>  the kit's two package folders only (read-only, same path; never the repo root)
     /usr /bin /lib /lib64   system libraries (read-only); a handful of /etc files; synthetic passwd/group
     /proc /dev              a private /proc (own pid namespace) and a minimal /dev
     /tmp /dev/shm           private, size-limited tmpfs
@@ -190,6 +190,7 @@ def interpreter_binds() -> list[Path]:
     """Read-only host folders the sandboxed Python needs: interpreter, venv, the kit's package."""
     folders = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()]
     folders.append(Path(cs231n_utils.__file__).resolve().parent)
+    folders.append(Path(__file__).resolve().parent)  # cs231n_grader: the runner and kernel launcher
     unique: list[Path] = []
     for folder in folders:
         if not any(folder == u or u in folder.parents for u in unique):
@@ -531,7 +532,7 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, ro_binds: Iterable = ()
                   allow_unsandboxed: bool | None = None, rw_binds: Iterable = ()) -> SandboxResult:
     """Run argv inside the sandbox with workdir (a private copy) as its writable cwd/$HOME.
 
-    argv: command as seen inside (e.g. [sys.executable, "-m", "cs231n_utils.grading.runner"]; paths
+    argv: command as seen inside (e.g. [sys.executable, "-m", "cs231n_grader.runner"]; paths
     of the interpreter/venv are the host's). ro_binds: extra read-only folders, as paths or
     (host_path, sandbox_path) pairs; rw_binds: the same, writable (e.g. the kernel's socket folder).
     env: extra environment variables. Never raises for anything the command does (see the result's

@@ -1,11 +1,11 @@
-"""The kit's main job on the bundled class: ``python -m cs231n_utils.grading.demo`` (``make demo``).
+"""The kit's main job on the bundled class: ``python -m cs231n_grader.demo`` (``make demo``).
 
 In a demo course folder (default ``build/demo/``, whose ``nbgrader_config.py`` loads the repo's
 config and only sets paths) it runs the instructor's whole cycle with the real nbgrader CLI:
 
  1. CIFAR-10 present? (else download via ``cs231n_utils.data``, honouring CIFAR10_URL/CIFAR10_MD5)
  2. ``nbgrader generate_assignment``         release the student notebook
- 3. build the bundled class                 (``cs231n_utils.grading.samples``)
+ 3. build the bundled class                 (``cs231n_grader.samples``)
  4. ``nbgrader db student import``          roster CSV
  5. collect                                 half the class as a folder of notebooks, the other
                                             half as LMS-style zips through ``nbgrader zip_collect``
@@ -30,7 +30,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from cs231n_utils.grading import samples
+from cs231n_grader import samples
 
 ASSIGNMENT = "two_layer_net"
 NOTEBOOK = "two_layer_net.ipynb"
@@ -58,7 +58,7 @@ def say(message: str) -> None:
 
 def course_config(course: Path, repo: Path) -> str:
     """Text of the demo course's nbgrader_config.py: the repo's config + this folder's paths."""
-    return f'''"""Demo course written by cs231n_utils.grading.demo: the repo's config, this folder's paths."""
+    return f'''"""Demo course written by cs231n_grader.demo: the repo's config, this folder's paths."""
 c = get_config()  # noqa: F821
 load_subconfig({str(repo / "nbgrader_config.py")!r})  # noqa: F821
 c.CourseDirectory.root = {str(course)!r}
