@@ -36,12 +36,18 @@ STUB_COMMENT, STUB_RAISE = "# YOUR CODE HERE", "raise NotImplementedError()"
 
 
 def enclosing_function(lines: list[str], indent: str) -> str | None:
-    """Name of the innermost ``def`` among ``lines`` (the lines above a stub) whose body holds a
-    line indented by ``indent``; None at module level."""
+    """Name of the innermost ``def`` whose body holds a line indented by ``indent`` that follows
+    ``lines``; None at module level. Walks up through the enclosing blocks (each less indented than
+    the last), so a finished nested ``def`` above is not mistaken for the enclosing one."""
+    level = len(indent)
     for line in reversed(lines):
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#") or len(line) - len(stripped) >= level:
+            continue
         match = DEF_RE.match(line)
-        if match and len(match.group("indent")) < len(indent):
+        if match:
             return match.group("name")
+        level = len(line) - len(stripped)
     return None
 
 
