@@ -64,7 +64,7 @@ def student_pyproject(meta: dict) -> str:
     deps = ",\n".join(f'    "{meta["deps"][name]}"' for name in STUDENT_DEPENDENCIES)
     return (f'[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
             f'[project]\nname = "{STUDENT_DIST}"\nversion = "{meta["version"]}"\n'
-            'description = "CS231n two-layer net: the student helpers (CIFAR-10 data, gradient checks, plots)"\n'
+            'description = "CS231n two-layer net: student helpers (CIFAR-10 data, gradient checks, plots)"\n'
             f'requires-python = "{meta["requires_python"]}"\ndependencies = [\n{deps},\n]\n\n'
             f'[tool.setuptools]\npackages = ["{STUDENT_PACKAGE}"]\n')
 
@@ -142,9 +142,11 @@ def run(cmd: list[str], cwd, what: str) -> None:
 
 def main(argv=None) -> int:
     """``python -m cs231n_grader.bundle [--assignment A] [--out ZIP]``: build and list the bundle."""
-    parser = argparse.ArgumentParser(prog="python -m cs231n_grader.bundle", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cs231n_grader.bundle",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--assignment", default=ASSIGNMENT)
-    parser.add_argument("--out", type=Path, default=None, help="zip to write (default dist/<assignment>-student.zip)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="zip to write (default dist/<assignment>-student.zip)")
     args = parser.parse_args(argv)
     try:
         path = build_bundle(args.assignment, args.out)

@@ -85,7 +85,8 @@ MUST_CATCH = {
 #: what students must be told, which must not count as a leak
 MAY_SAY = ["S1 = X W1 + b1", "X2 = max(0, S1)", "S2 = X2 @ W2 + b2", "np.maximum(0, S1)",
            "loss = mean cross-entropy + reg * (sum(W1**2) + sum(W2**2))", "reg_loss = reg * (W1 ** 2).sum()",
-           "multiplies the learning rate by `learning_rate_decay`", "dS2 (N, C), dW2 (H, C), db2 (C,), dX2 (N, H)",
+           "multiplies the learning rate by `learning_rate_decay`",
+           "dS2 (N, C), dW2 (H, C), db2 (C,), dX2 (N, H)",
            "X_toy = 10 * np.random.RandomState(1).randn(5, 4)", "the gradient on W1, with the shape of W1",
            "2 * np.pi", "the grader is the separate, instructor-only ``cs231n_grader`` package"]
 
@@ -226,7 +227,8 @@ def bundle_files(path: Path) -> dict[str, bytes]:
 def test_bundle_holds_what_students_need_and_nothing_else(bundle):
     files = bundle_files(bundle)
     wheels = [n for n in files if n.endswith(".whl")]
-    assert len(wheels) == 1 and re.fullmatch(r"two_layer_net/cs231n_utils-[\w.]+-py3-none-any\.whl", wheels[0])
+    assert len(wheels) == 1
+    assert re.fullmatch(r"two_layer_net/cs231n_utils-[\w.]+-py3-none-any\.whl", wheels[0]), wheels
     expected = {"two_layer_net/two_layer_net.ipynb", "two_layer_net/README.md",
                 "two_layer_net/data/get_datasets.sh", wheels[0]}
     expected |= {f"two_layer_net/{arc}" for _, arc in bundle_builder.EXTRA_FILES}
@@ -250,7 +252,7 @@ def test_bundle_holds_what_students_need_and_nothing_else(bundle):
 def test_bundle_leaks_nothing(bundle, needles):
     hits = []
     for name, data in bundle_files(bundle).items():
-        assert not re.search(r"solutions/|cs231n_grader|(^|/)tests?/", name), f"instructor file {name} in the bundle"
+        assert not re.search(r"solutions/|cs231n_grader|(^|/)tests?/", name), f"instructor file {name}"
         for label, text in texts(name, data):
             hits += needles.hits(label, text)
     assert not hits, "the student bundle gives answers away:\n" + "\n".join(hits)
@@ -374,8 +376,8 @@ def test_student_installs_the_bundle_in_a_fresh_venv_and_runs_the_notebook(
         "print('grader:', importlib.util.find_spec('cs231n_grader'), importlib.util.find_spec('nbgrader'))\n"
         "print('data:', default_data_dir().resolve(), len(load_class_names()))\n"
         "print('version:', cs231n_utils.__version__)")]
-    km = KernelManager(kernel_name="student",
-                       kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(venv / "share/jupyter/kernels")]))
+    specs = KernelSpecManager(kernel_dirs=[str(venv / "share" / "jupyter" / "kernels")])
+    km = KernelManager(kernel_name="student", kernel_spec_manager=specs)
     client = NotebookClient(nb, km=km, timeout=300, allow_errors=True,
                             resources={"metadata": {"path": str(folder)}})
     client.execute(env=env)
