@@ -23,6 +23,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from cifar10_fixture import write_cifar10
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # render plots headless, before anything imports pyplot
@@ -50,7 +51,10 @@ FIXTURE_TIERS = {
     "postgres_url": ("postgres",),
 }
 #: single tests, by name, that take more than a few seconds without any of the fixtures above
-SLOW_TESTS = {"test_student_version_matches_fresh_generation"}
+SLOW_TESTS = {
+    "test_student_version_matches_fresh_generation",  # nbgrader generate_assignment
+    "test_nbgrader_cli_is_0_9",  # `nbgrader --version` alone takes 6 s of CPU
+}
 
 
 def pytest_collection_modifyitems(config, items):
