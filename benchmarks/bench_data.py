@@ -60,7 +60,7 @@ def cs231n_float64(data_dir: Path, num_training=49000, num_validation=1000, num_
     def load_CIFAR10(ROOT):
         xs, ys = [], []
         for b in range(1, 6):
-            X, Y = load_CIFAR_batch(os.path.join(ROOT, "data_batch_%d" % (b,)))
+            X, Y = load_CIFAR_batch(os.path.join(ROOT, "data_batch_%d" % (b,)))  # noqa: UP031 (CS231n verbatim)
             xs.append(X)
             ys.append(Y)
         Xtr, Ytr = np.concatenate(xs), np.concatenate(ys)

@@ -17,8 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
-from .cifar10 import D, FIX, TEST_BATCH, TRAIN_BATCHES, DataError, default_data_dir, load_rows
-from .cifar10 import resolve_root
+from .cifar10 import (
+    FIX,
+    TEST_BATCH,
+    TRAIN_BATCHES,
+    D,
+    DataError,
+    default_data_dir,
+    load_rows,
+    resolve_root,
+)
 
 CACHE_NAME = "cifar10"  # data_dir/cache/cifar10/
 CACHE_VERSION = 1

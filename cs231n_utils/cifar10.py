@@ -83,7 +83,7 @@ def _load_pickle(path: Path) -> dict:
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
-def load_CIFAR_batch(path):  # noqa: N802 (CS231n's name)
+def load_CIFAR_batch(path):
     """Load one batch file.
 
     Returns ``X`` uint8 ``(N, 32, 32, 3)`` (HWC, like CS231n) and ``y`` int64 ``(N,)`` in ``[0, 10)``.
@@ -115,7 +115,7 @@ def load_CIFAR_batch(path):  # noqa: N802 (CS231n's name)
     return np.ascontiguousarray(X), y
 
 
-def load_CIFAR10(root):  # noqa: N802 (CS231n's name)
+def load_CIFAR10(root):
     """Load all of CIFAR-10 from ``root`` (the ``cifar-10-batches-py`` folder or its parent).
 
     Returns ``Xtr`` uint8 ``(50000, 32, 32, 3)``, ``ytr`` int64 ``(50000,)``,

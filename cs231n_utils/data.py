@@ -25,11 +25,28 @@ import sys
 import numpy as np
 
 from .cache import CACHE_NAME, build_cache, cifar10_arrays
-from .cifar10 import (D, FOLDER, NUM_CLASSES, REQUIRED_FILES, DataError,
-                      DownloadError, default_data_dir, load_CIFAR10, load_CIFAR_batch,
-                      load_class_names, resolve_root, validate_folder)
-from .download import CIFAR10_MD5, CIFAR10_URL, MARKER, download_cifar10, is_cifar10_present
-from .download import read_marker
+from .cifar10 import (
+    FOLDER,
+    NUM_CLASSES,
+    REQUIRED_FILES,
+    D,
+    DataError,
+    DownloadError,
+    default_data_dir,
+    load_CIFAR10,
+    load_CIFAR_batch,
+    load_class_names,
+    resolve_root,
+    validate_folder,
+)
+from .download import (
+    CIFAR10_MD5,
+    CIFAR10_URL,
+    MARKER,
+    download_cifar10,
+    is_cifar10_present,
+    read_marker,
+)
 
 __all__ = [
     "CIFAR10_MD5", "CIFAR10_URL", "CACHE_NAME", "D", "FOLDER", "MARKER", "NUM_CLASSES",

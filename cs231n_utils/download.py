@@ -15,8 +15,15 @@ import urllib.request
 from pathlib import Path
 
 from . import archive, atomic
-from .cifar10 import FOLDER, REQUIRED_FILES, DataError, DownloadError, default_data_dir
-from .cifar10 import resolve_root, validate_folder
+from .cifar10 import (
+    FOLDER,
+    REQUIRED_FILES,
+    DataError,
+    DownloadError,
+    default_data_dir,
+    resolve_root,
+    validate_folder,
+)
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
