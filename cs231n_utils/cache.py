@@ -118,8 +118,9 @@ def cifar10_arrays(data_dir=None, cache=True) -> tuple[Path, dict]:
     arrays = open_cache(cdir, fp) if cache else None
     if arrays is None:
         arrays = from_batches(root)
-        if cache:
-            write_cache(cdir, arrays, fp)
+        if cache and write_cache(cdir, arrays, fp):
+            # continue from the mapped files: the pages of the in-memory copy go back now
+            arrays = open_cache(cdir, fp) or arrays
     return root, arrays
 
 

@@ -330,8 +330,7 @@ def test_mapped_cache_survives_a_concurrent_rebuild(cifar_small_dir, tmp_path):
     from cs231n_utils import cache
 
     d = copy_data(cifar_small_dir, tmp_path / "d")
-    root, mapped = cache.cifar10_arrays(d)  # builds the cache, returns the in-memory arrays
-    root, mapped = cache.cifar10_arrays(d)  # maps it
+    root, mapped = cache.cifar10_arrays(d)  # builds the cache, then maps it
     assert isinstance(mapped["train_X"], np.memmap) and not mapped["train_X"].flags.writeable
     want = np.array(mapped["train_X"])
     cdir = d / "cache" / cd.CACHE_NAME
