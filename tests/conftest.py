@@ -86,6 +86,14 @@ def _skip_sandbox_tests_without_bubblewrap(request):
             pytest.skip(f"no sandbox here: {why}")
 
 
+@pytest.fixture(scope="session")
+def ref():
+    """The reference solution, loaded from the solution notebook (once per session)."""
+    from cs231n_grader.reference import load_reference
+
+    return load_reference()
+
+
 def md5_of(path: Path) -> str:
     """Hex MD5 of a file."""
     h = hashlib.md5()

@@ -20,7 +20,7 @@ import pytest
 
 from cs231n_grader import checks, runner
 from cs231n_grader.preprocessors import HIDDEN_NOTE, strip_hidden_tests
-from cs231n_grader.reference import CodeCell, default_notebook, load_reference, repo_root, solution_cells
+from cs231n_grader.reference import CodeCell, default_notebook, repo_root, solution_cells
 from cs231n_grader.sandbox import Limits
 
 REPO = repo_root()
@@ -32,11 +32,6 @@ NBGRADER_ENV = {**os.environ, "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ
                 checks.SECRET_ENV: SECRET.decode()}
 
 # every test here is marked `sandbox` (tests/conftest.py) and skipped, with the reason, without it
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference()
 
 
 @pytest.fixture(scope="module")
