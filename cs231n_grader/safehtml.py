@@ -72,12 +72,12 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
     value = value.strip()
     if name == "href":
         if value.startswith("#"):
-            return "#" + ID_PREFIX + value[1:] if re.fullmatch(r"#[\w.:-]+", value) else None
+            return "#" + _prefixed(value[1:]) if re.fullmatch(r"#[\w.:-]+", value) else None
         return value if LINK.fullmatch(value) else None
     if name == "src":
         return value if DATA_IMAGE.fullmatch(value) or RELATIVE_IMAGE.fullmatch(value) else None
     if name == "id":
-        return ID_PREFIX + value if re.fullmatch(r"[\w.:-]{1,200}", value) else None
+        return _prefixed(value) if re.fullmatch(r"[\w.:-]{1,200}", value) else None
     if name == "class":
         kept = [c for c in value.split() if c in CLASSES or CLASS_PATTERN.fullmatch(c)]
         return " ".join(kept) or None
@@ -86,6 +86,11 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
     if name == "align":
         return value if value in ("left", "right", "center") else None
     return value
+
+
+def _prefixed(element_id: str) -> str:
+    """``element_id`` in the students' namespace (idempotent: HTML may be cleaned twice)."""
+    return element_id if element_id.startswith(ID_PREFIX) else ID_PREFIX + element_id
 
 
 def clean_html(html) -> str:

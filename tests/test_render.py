@@ -152,6 +152,7 @@ def test_clean_html_drops_every_payload_and_keeps_formatting():
     assert f'src="data:image/png;base64,{PNG}"' in html  # the legitimate attachment
     assert "$x &lt; y$" in html and "$$\\frac{a}{b}$$" in html  # math left for MathJax
     assert 'id="user-content-jslink"' in html  # ids cannot shadow the grading page's
+    assert clean_html(html) == html  # cleaning twice (preprocessor, then template) changes nothing
 
 
 def test_inert_notebook_withholds_scripts_widgets_and_hostile_metadata():
@@ -365,6 +366,8 @@ def test_feedback_html_runs_no_payload_and_typesets_the_derivation(graded, brows
         assert page.locator("#user-content-kept-html").count() == 1
         assert page.locator("table:has-text('What was checked')").count() == 1
         assert page.locator("text=application/javascript output not shown").count() == 1
+        page.locator('.nbgrader_cell:has(a[name="q_dead_relu"])').scroll_into_view_if_needed()
+        screenshot(page, "feedback_payloads.png")
     finally:
         visit.close()
 
