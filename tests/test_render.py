@@ -275,8 +275,9 @@ def browser():
 class Visit:
     """One page in a fresh browser context; records requests off loopback and dialogs."""
 
-    def __init__(self, browser, allowed_ports=()):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, headers=None):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                           extra_http_headers=headers)
         self.page = self.context.new_page()
         self.off_loopback, self.requests, self.dialogs, self.errors = [], [], [], []
         self.context.route("**/*", self._route)
@@ -390,7 +391,7 @@ def formgrader(graded, tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={graded}"],
+         f"--ServerApp.root_dir={graded}", "--ServerApp.allow_root=True"],  # CI runs as root
         cwd=graded, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -405,12 +406,13 @@ def formgrader(graded, tmp_path_factory):
                 time.sleep(0.5)
         yield base, token
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         log.close()
 
 
@@ -421,9 +423,9 @@ def test_formgrader_grading_page_runs_no_payload_and_typesets_the_derivation(
     base, token = formgrader
     with Gradebook(f"sqlite:///{graded / 'gradebook.db'}") as gb:
         submission = gb.find_submission_notebook(demo.NOTEBOOK[:-6], demo.ASSIGNMENT, STUDENT).id
-    visit = Visit(browser)
+    visit = Visit(browser, headers={"Authorization": f"token {token}"})  # page and its API calls
     try:
-        visit.open(f"{base}/formgrader/submission/{submission}/?token={token}")
+        visit.open(f"{base}/formgrader/submissions/{submission}/")
         page = visit.page
         cell = '.nbgrader_cell:has(input#derivation)'
         page.locator(cell).scroll_into_view_if_needed()
