@@ -41,6 +41,8 @@ CONFIG = {
     "options": {"enableMenu": False},
     "loader": {"load": []},
 }
+NOTICE = ("<!-- MathJax 3 (Apache License 2.0, https://www.mathjax.org), inlined by "
+          "cs231n_grader.mathjax so this page needs no network -->\n")
 #: templates whose pages formgrader serves inside its own app (its scripts must keep running)
 SERVED_TEMPLATES = ("formgrade",)
 
@@ -88,7 +90,7 @@ class LocalMathJax(LoggingConfigurable):
 
     def __call__(self, url=None) -> str:
         scripts = script_tags()
-        html = "".join(f"<script>{s}</script>\n" for s in scripts)
+        html = NOTICE + "".join(f"<script>{s}</script>\n" for s in scripts)
         if getattr(self.parent, "template_name", None) not in SERVED_TEMPLATES:
             csp = content_security_policy(scripts)
             html = f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n' + html

@@ -265,8 +265,8 @@ def graded(cifar_full_dir, listener, tmp_path_factory):
 def browser():
     if not Path(CHROMIUM).is_file():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
+    from playwright.sync_api import sync_playwright  # the test extra; never `playwright install`
+    with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield chromium
         chromium.close()
@@ -345,6 +345,33 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+@pytest.mark.slow
+def test_the_payloads_do_run_in_a_stock_nbconvert_page(browser, tmp_path):
+    """Control: without the kit's settings the same payloads execute, so the tests below have teeth."""
+    from nbconvert import HTMLExporter
+    listener = Listener()  # its own: the other tests' listener must stay silent
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_markdown_cell(markdown_payloads(listener.port))
+    answer.attachments = {"ok.png": {"image/png": PNG}, "evil.svg": {"image/svg+xml": PNG}}
+    code = nbformat.v4.new_code_cell("display(HTML(...))")
+    code.outputs = [nbformat.v4.new_output("display_data", {"text/html": (
+        f"<img src=x onerror=\"{js('html_output', listener.port)}\">")})]
+    nb.cells = [answer, code]
+    page = tmp_path / "stock.html"
+    page.write_text(HTMLExporter(template_name="classic").from_notebook_node(nb)[0])
+    visit = Visit(browser)
+    try:
+        visit.page.goto(page.as_uri(), wait_until="load")
+        visit.page.wait_for_timeout(3000)
+        ran = set(visit.page.evaluate("() => window.__pwned") or [])
+        assert {"script", "onerror", "svg_onload", "ontoggle", "html_output"} <= ran, ran
+        assert visit.off_loopback  # the stock page asks a CDN for MathJax (blocked here)
+        assert any("/pwned/" in hit for hit in listener.hits)
+    finally:
+        visit.close()
+        listener.close()
 
 
 @pytest.mark.slow
