@@ -1,8 +1,10 @@
 """The sandboxed Jupyter kernel used during `nbgrader autograde`: kernelspec `cs231n-sandbox`.
 
 The kernelspec's argv starts this module's `run` command *outside* the sandbox; it starts ipykernel
-*inside* bubblewrap (cs231n_grader.sandbox) with the kernel's working directory (nbgrader's
-autograded/<student>/<assignment>/ copy) as the private writable folder. The sandbox has no network, so
+*inside* bubblewrap (cs231n_grader.sandbox), in a private copy of the kernel's working directory
+(nbgrader's autograded/<student>/<assignment>/): a size-limited tmpfs holding copies of its regular
+files only. The kernel never touches the host folder, and nothing it writes comes back: the executed
+notebook returns over the kernel protocol (output capped by SandboxedExecute). The sandbox has no network, so
 the kernel talks ZMQ over **ipc** (unix sockets): the kernel manager must use transport "ipc" with `ip`
 set to a socket path prefix inside a dedicated folder named `cs231n-ipc-*` (see `make_ipc_dir`); that
 folder alone is bound writable into the sandbox at the same path, so both sides see the same sockets.

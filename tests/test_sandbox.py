@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from cs231n_grader import cgroup
 from cs231n_grader import kernel as sandbox_kernel
 from cs231n_grader.sandbox import (SANDBOX_HOME, Limits, SandboxUnavailable, interpreter_binds,
                                           run_sandboxed, sandbox_available)
@@ -60,7 +61,7 @@ def test_cannot_read_course_files_or_homes(course):
     targets = ["../../../solutions/hw/hw.ipynb", "../../../gradebook.db", "../../bob/hw/hw.ipynb",
                str(root / "solutions/hw/hw.ipynb"), str(root / "gradebook.db"),
                str(root / "submitted/bob/hw/hw.ipynb"), str(Path.home() / ".bash_history"),
-               str(Path(sandbox_kernel.__file__).parents[2] / "nbgrader_config.py")]
+               str(Path(sandbox_kernel.__file__).parents[1] / "nbgrader_config.py")]
     r = py(f"""
         import json, os
         got = {{}}
@@ -71,7 +72,7 @@ def test_cannot_read_course_files_or_homes(course):
                 got[t] = None
         print(json.dumps({{"got": got, "cwd": os.getcwd(), "mine": open("hw.ipynb").read(),
                           "uid": os.getuid(), "home": os.listdir({str(Path.home())!r}),
-                          "repo": os.listdir({str(Path(sandbox_kernel.__file__).parents[2])!r})}}))
+                          "repo": os.listdir({str(Path(sandbox_kernel.__file__).parents[1])!r})}}))
         """, work)
     assert r.returncode == 0, r.stderr
     seen = json.loads(r.stdout)
@@ -79,7 +80,7 @@ def test_cannot_read_course_files_or_homes(course):
     assert leaked == {}, f"sandbox could read {leaked}"
     assert seen["cwd"] == SANDBOX_HOME and seen["mine"] == "ALICE-WORK"
     assert seen["uid"] != 0
-    assert sorted(seen["repo"]) == [".venv", "cs231n_utils"]  # only the package and the venv, never the repo
+    assert sorted(seen["repo"]) == [".venv", "cs231n_grader", "cs231n_utils"]  # only the package and the venv, never the repo
     home = Path.home()
     on_the_way = {p.relative_to(home).parts[0] for p in interpreter_binds() if home in p.parents}
     assert set(seen["home"]) <= on_the_way  # the instructor's home shows at most the interpreter's path
@@ -110,9 +111,8 @@ def test_cannot_write_outside_private_copy(course, tmp_path):
     assert (root / "gradebook.db").read_text() == "GRADEBOOK-CONTENT"
     assert (root / "submitted/bob/hw/hw.ipynb").read_text() == "BOB-WORK"
     assert not host_tmp_marker.exists() and not Path(sys.prefix, "escape.txt").exists()
-    assert (work / "result.txt").read_text() == "mine"
-    assert (work / "result.txt").stat().st_uid == os.geteuid()  # ownership given back after the run
-    assert (work / "suid").stat().st_mode & 0o7777 == 0o755  # and no setuid file owned by the grader
+    assert sorted(p.name for p in work.iterdir()) == ["hw.ipynb"]  # the private copy stayed inside
+    assert {p.stat().st_uid for p in work.parent.rglob("*")} == {os.geteuid()}  # nothing was chowned
 
 
 def test_symlink_in_submission_does_not_reach_host_files(course):
@@ -127,6 +127,80 @@ def test_symlink_in_submission_does_not_reach_host_files(course):
     assert r.returncode == 0
     assert (root / "gradebook.db").read_text() == "GRADEBOOK-CONTENT"
     assert (root / "gradebook.db").stat().st_uid == os.geteuid()  # the chown never followed the link
+
+
+def test_private_copy_holds_regular_files_only_within_bounds(course):
+    """Links, special files, deep folder chains and excess files stay out of the private copy; a
+    1,500-deep chain costs no recursion (the walk is breadth first)."""
+    root, work = course
+    (work / "secret").symlink_to(root / "gradebook.db")
+    (work / "dirlink").symlink_to(root / "solutions")
+    os.mkfifo(work / "fifo")
+    deep = work / "deep"
+    for _ in range(1500):
+        deep = deep / "d"
+    os.makedirs(deep)
+    (work / "many").mkdir()
+    for i in range(100):
+        (work / "many" / f"f{i:03d}").write_text("x")
+    r = py("""
+        import json, os
+        print(json.dumps(sorted(os.path.relpath(os.path.join(d, f)) for d, ds, fs in os.walk(".")
+                                for f in fs + ds)))
+        """, work, limits=Limits(max_copied_files=20))
+    seen = json.loads(r.stdout)
+    assert "hw.ipynb" in seen and not {"secret", "dirlink", "fifo"} & set(seen)
+    assert max(p.count("/") for p in seen) < 4 and len(seen) <= 20
+
+
+def test_disk_of_the_private_copy_is_bounded_and_vanishes(course):
+    root, work = course
+    r = py("""
+        import os
+        written = 0
+        try:
+            for i in range(100):
+                with open(f"blob{i}", "wb") as fh:
+                    fh.write(b"x" * 2**20)
+                written += 2**20
+        except OSError as e:
+            print("stopped", e.strerror)
+        print(written // 2**20)
+        """, work, limits=Limits(max_disk_bytes=16 * 2**20))
+    assert r.stdout.split(b"\n")[0] == b"stopped No space left on device"
+    assert int(r.stdout.split()[-1]) <= 16
+    assert sorted(p.name for p in work.iterdir()) == ["hw.ipynb"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not cgroup.available(),
+                    reason="whole-sandbox memory needs a writable cgroup (root)")
+def test_memory_is_limited_for_all_processes_together(course):
+    """4 children x 300 MB each stay under a 512 MiB per-process limit but not under the sandbox's."""
+    _, work = course
+    r = py("""
+        import os, time
+        kids = []
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:
+                block = bytearray(300 * 2**20)
+                for j in range(0, len(block), 4096):
+                    block[j] = 1
+                time.sleep(2)
+                os._exit(0)
+            kids.append(pid)
+        print(sum(os.waitpid(p, 0)[1] == 0 for p in kids))
+        """, work, limits=Limits(memory_bytes=512 * 2**20, wall_seconds=60))
+    assert int(r.stdout) <= 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not cgroup.available(), reason="needs a writable cgroup (root)")
+def test_sandbox_cgroup_is_removed_with_its_processes():
+    group = cgroup.create(64 * 2**20, 4)
+    child = subprocess.Popen(["sleep", "60"], preexec_fn=group.enter)
+    assert all(str(child.pid) in (f / "cgroup.procs").read_text() for f in group.folders)
+    group.close()
+    assert child.wait(timeout=10) == -9 and not any(f.exists() for f in group.folders)
 
 
 def test_no_network_even_to_loopback(course):
@@ -177,7 +251,7 @@ def test_file_size_limit(course):
     _, work = course
     r = py("open('big', 'wb').write(b'x' * (32 * 2**20))", work, limits=Limits(max_file_bytes=8 * 2**20))
     assert r.reason == "file size limit 8 MiB exceeded"
-    assert (work / "big").stat().st_size <= 8 * 2**20
+    assert not (work / "big").exists()
 
 
 def test_fork_storm_is_contained(course):
