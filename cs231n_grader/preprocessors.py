@@ -26,7 +26,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Bool, Float, Int, List, Unicode
 
 from cs231n_grader import checks
-from cs231n_grader.reference import default_notebook, load_reference, solution_cells
+from cs231n_grader.reference import ReferenceChanged, default_notebook, solution_cells, verified_reference
 from cs231n_grader.sandbox import SandboxUnavailable
 
 RESOURCES_KEY = "cs231n_sealed"
@@ -141,7 +141,7 @@ class SealedChecks(NbGraderPreprocessor):
         try:
             results = self.check(nb, resources, {part: float(cell.metadata["nbgrader"]["points"])
                                                  for cell, part in sealed})
-        except SandboxUnavailable:
+        except (SandboxUnavailable, ReferenceChanged):
             raise  # the instructor's setup: refuse with instructions rather than grade unprotected
         except Exception:  # noqa: BLE001 - never abort: no verdict = 0 + flagged for review
             self.log.error("Sealed checks failed for %s (its autograded cells score 0 and are flagged "
@@ -173,7 +173,7 @@ class SealedChecks(NbGraderPreprocessor):
         """PartResult per part present in ``points``."""
         cd = self.coursedir()
         info = resources.get("nbgrader", {})
-        ref = load_reference(self._reference_path(cd, info))
+        ref = verified_reference(self._reference_path(cd, info))
         out = {}
         called = [p for p in checks.CALLED_PARTS if p in points]
         if called:
