@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from traitlets import Bool, Float, Integer, Unicode
 
 from cs231n_grader import kernel as sandbox_kernel
 from cs231n_grader import sandbox
+from cs231n_grader.intake import remove_tree
 
 TRUNCATED_NOTE = ("\n[output truncated by the grader: {what} printed more than {limit}; "
                   "the rest was dropped]\n")
@@ -301,9 +301,13 @@ class SandboxedExecute(Execute):
             self.log.warning("Could not stop the kernel cleanly: %s", exc)
 
     def _cleanup(self, report_dir: Path) -> None:
-        """Remove the socket and report folders; close our ZMQ contexts."""
+        """Remove the socket and report folders (without recursion: the sandbox could write into
+        the socket folder until the kernel's guard stopped it); close our ZMQ contexts."""
         for folder in (self._ipc_dir, report_dir):
             if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+                try:
+                    remove_tree(folder)
+                except OSError as exc:
+                    self.log.warning("Could not remove %s: %s", folder, exc)
         for ctx in self._contexts:
             ctx.destroy(linger=0)

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 QUARANTINE = "quarantine"
 REASONS_FILE = "reasons.json"
 NOTE_MARK = "cs231n_intake"
+MAX_REASONS = 20
+"""Reasons named one by one; further set-aside entries are counted in one line."""
 _SEEN: set[str] = set()
 """Submission folders the intake has made safe in this process (SubmissionNotes checks it)."""
 
@@ -70,45 +72,48 @@ class Intake:
     def clean(self, folder: Path, notebook_names: list[str]) -> list[str]:
         """Move what breaks the rules out of folder; replace a refused notebook. -> reasons."""
         reasons: list[str] = []
-        total, entries, excess = 0, 0, 0
+        total, kept, excess = 0, 0, 0
         queue = [(folder, 0)]
         while queue:  # breadth first, never deeper than max_depth: no recursion, no long paths
             current, depth = queue.pop(0)
             for entry in sorted(os.scandir(current), key=lambda e: e.name):
                 if depth == 0 and entry.name in notebook_names:
                     continue  # checked (and if need be replaced) below
-                rel = Path(entry.path).relative_to(folder).as_posix()
                 st = entry.stat(follow_symlinks=False)
-                entries += 1
-                if entries > self.max_entries:
-                    quarantine(folder, Path(entry.path))
-                    excess += 1
+                why = self._breaks_rule(st, depth, total)
+                if why is None and kept < self.max_entries:
+                    kept += 1
+                    if stat.S_ISDIR(st.st_mode):
+                        queue.append((Path(entry.path), depth + 1))
+                    else:
+                        total += st.st_size
                     continue
-                why = None
-                if stat.S_ISLNK(st.st_mode):
-                    why = "is a link (only plain files are graded)"
-                elif stat.S_ISDIR(st.st_mode):
-                    if depth + 1 >= self.max_depth:
-                        why = f"is a folder nested deeper than {self.max_depth} levels"
-                elif not stat.S_ISREG(st.st_mode):
-                    why = "is a special file (only plain files are graded)"
-                elif st.st_size > self.max_file_bytes:
-                    why = f"is larger than {_mib(self.max_file_bytes)}"
-                elif total + st.st_size > self.max_total_bytes:
-                    why = f"would make the submission larger than {_mib(self.max_total_bytes)}"
-                if why is not None:
-                    quarantine(folder, Path(entry.path))
-                    reasons.append(f"`{rel[:200]}` {why}: it was set aside, not graded")
-                elif stat.S_ISDIR(st.st_mode):
-                    queue.append((Path(entry.path), depth + 1))
+                quarantine(folder, Path(entry.path))
+                if why is None or len(reasons) >= MAX_REASONS:
+                    excess += 1
                 else:
-                    total += st.st_size
+                    rel = Path(entry.path).relative_to(folder).as_posix()
+                    reasons.append(f"`{rel[:200]}` {why}: it was set aside, not graded")
         if excess:
-            reasons.append(f"{excess} more files and folders beyond the first {self.max_entries} were "
-                           "set aside, not graded")
+            reasons.append(f"{excess} more files and folders (beyond the first {self.max_entries} kept) "
+                           "were set aside, not graded")
         for name in notebook_names:
             reasons += self._check_notebook(folder, folder / name)
         return reasons
+
+    def _breaks_rule(self, st: os.stat_result, depth: int, total: int) -> str | None:
+        """Why an entry (its lstat, its depth below the folder) may not stay (None: it may)."""
+        if stat.S_ISLNK(st.st_mode):
+            return "is a link (only plain files are graded)"
+        if stat.S_ISDIR(st.st_mode):
+            return f"is a folder nested deeper than {self.max_depth} levels" if depth + 1 >= self.max_depth else None
+        if not stat.S_ISREG(st.st_mode):
+            return "is a special file (only plain files are graded)"
+        if st.st_size > self.max_file_bytes:
+            return f"is larger than {_mib(self.max_file_bytes)}"
+        if total + st.st_size > self.max_total_bytes:
+            return f"would make the submission larger than {_mib(self.max_total_bytes)}"
+        return None
 
     def _check_notebook(self, folder: Path, path: Path) -> list[str]:
         """Refuse (quarantine + placeholder) a notebook that is missing, too big or unreadable."""

@@ -435,6 +435,19 @@ STUDENTS = {
         def add(a, b):
             return a + b""",
 }
+STUDENTS["socket_filler"] = """\
+        import glob, os
+        for folder in glob.glob('/tmp/cs231n-ipc-*'):
+            print('FOLDER', folder)
+            try:
+                for i in range(200):
+                    open(os.path.join(folder, f'junk{i}'), 'w').write('x' * 100000)
+                os.makedirs(os.path.join(folder, 'd/' * 200))
+                print('WROTE')
+            except OSError as e:
+                print('refused', type(e).__name__)
+        def add(a, b):
+            return a + b"""
 EXPECTED = {"good": 2, "wrong": 0, "vandal": 2, "exiter": 0, "looper": 0, "printer": 2, "spy": 2,
             "meddler": 2, "killer": 2, "stubborn": 0, "hog": 0, "forker": 2}
 CONFIG = """\
@@ -517,7 +530,22 @@ def test_autograde_completes_with_exit_code_zero(graded_course):
 
 def test_every_student_gets_exactly_the_score_their_code_deserves(graded_course):
     course, *_ = graded_course
-    assert _scores(course) == EXPECTED
+    scores = _scores(course)
+    assert scores.pop("socket_filler") in (0, 2)  # see test_kernel_socket_folder_stays_empty
+    assert scores == EXPECTED
+
+
+def test_kernel_socket_folder_stays_empty(graded_course):
+    """The socket folder is the one host folder bound writable: a root grader takes it back before
+    student code runs; anything written there anyway stops the kernel (0 points, reason stated)."""
+    course, *_ = graded_course
+    out = _autograded(course, "socket_filler")
+    folder = out.split("FOLDER ")[1].split("\\n")[0]
+    assert not Path(folder).exists()  # removed after the run, however deep
+    if "refused" in out:
+        assert _scores(course)["socket_filler"] == 2 and "WROTE" not in out
+    else:
+        assert _scores(course)["socket_filler"] == 0 and "file(s) into the kernel's socket folder" in out
 
 
 def test_gradebook_intact(graded_course):
