@@ -133,6 +133,27 @@ def test_copied_cells_and_broken_metadata_cost_only_those_cells():
     MetadataValidator().validate_nb(nb)  # what stock CheckCellMetadata demands now holds
 
 
+def test_the_reference_is_pinned_and_never_read_through_a_link(tmp_path):
+    """The trusted process executes the solution notebook's cells: only the file it first read."""
+    from cs231n_grader.reference import ReferenceChanged, verified_reference
+    course = tmp_path / "solutions" / ASSIGNMENT
+    course.mkdir(parents=True)
+    notebook = course / NOTEBOOK
+    shutil.copy(REPO / "solutions" / ASSIGNMENT / NOTEBOOK, notebook)
+    ref = verified_reference(notebook)
+    assert verified_reference(notebook) is ref and callable(ref.backward)
+    nb = json.loads(notebook.read_text())
+    nb["cells"].append(nbformat.v4.new_code_cell("import os; os.system('touch /tmp/pwned')"))
+    notebook.write_text(json.dumps(nb))
+    with pytest.raises(ReferenceChanged, match="changed during grading"):
+        verified_reference(notebook)
+    other = tmp_path / "other.ipynb"
+    notebook.rename(other)
+    notebook.symlink_to(other)
+    with pytest.raises(ReferenceChanged, match="cannot open .* as a plain file"):
+        verified_reference(notebook)
+
+
 # --------------------------------------------------------------------------- slow: a real class
 ok, why = sandbox_available()
 SOLUTION_NB = REPO / "solutions" / ASSIGNMENT / NOTEBOOK
