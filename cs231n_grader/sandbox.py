@@ -303,7 +303,9 @@ def bwrap_argv(ro_binds: Iterable = (), *, rw_binds: Iterable = (), env: Mapping
     # world-writable is safe here: only the student's uid exists inside, and root made the tmpfs
     args += _mkdirs(SANDBOX_HOME, made) + ["--perms", "0777", "--size", str(limits.max_disk_bytes),
                                            "--tmpfs", SANDBOX_HOME]
-    args += (home.args if home else []) + ["--chdir", SANDBOX_HOME, "--clearenv"]
+    args += home.args if home else []
+    # the root itself read-only (as a user namespace it would be a writable, unbounded tmpfs)
+    args += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--clearenv"]
     for key, value in sandbox_env(env).items():
         args += ["--setenv", key, value]
     return args + (_launcher(limits, root_mode, uid) if with_launcher else [])

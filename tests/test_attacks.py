@@ -33,20 +33,6 @@ ASSIGNMENT, NOTEBOOK = "two_layer_net", "two_layer_net.ipynb"
 SECRET_TEXT = "SECRET-DO-NOT-LEAK-" + "5e1f" * 8
 
 
-def make_chain(top: Path, depth: int) -> None:
-    """top/d/d/.../d, ``depth`` folders deep, made one level at a time (os.makedirs recurses)."""
-    top.mkdir()
-    fd = os.open(top, os.O_RDONLY)
-    try:
-        for _ in range(depth):
-            os.mkdir("d", dir_fd=fd)
-            child = os.open("d", os.O_RDONLY, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    finally:
-        os.close(fd)
-
-
 # --------------------------------------------------------------------------- fast: the intake
 def _submission(tmp_path: Path, student: str = "mallory") -> Path:
     folder = tmp_path / "submitted" / student / ASSIGNMENT
@@ -55,7 +41,7 @@ def _submission(tmp_path: Path, student: str = "mallory") -> Path:
     return folder
 
 
-def test_intake_sets_links_special_files_and_deep_chains_aside(tmp_path):
+def test_intake_sets_links_special_files_and_deep_chains_aside(tmp_path, make_chain):
     folder = _submission(tmp_path)
     (tmp_path / ".grader_secret").write_text(SECRET_TEXT)
     os.chmod(tmp_path / ".grader_secret", 0o600)
@@ -198,7 +184,7 @@ def _bzip_bomb(path: Path, net: dict) -> None:
                 np.lib.format.write_array(fh, net[k])
 
 
-def _class(course: Path, release: Path, best: dict) -> dict[str, Path]:
+def _class(course: Path, release: Path, best: dict, make_chain) -> dict[str, Path]:
     """Write submitted/<student>/two_layer_net/ for the class; returns student -> folder."""
     ref_nb = samples.student_notebook(release, SOLUTION_NB, samples.CLASS[0])
     untouched = nbformat.read(release, as_version=4)
@@ -267,7 +253,7 @@ AUTOGRADED = ("test_forward", "test_softmax_loss", "test_backward", "test_train"
 
 
 @pytest.fixture(scope="module")
-def attacked(tmp_path_factory, cifar_full_dir):
+def attacked(tmp_path_factory, cifar_full_dir, make_chain):
     from cs231n_grader import demo
     if not ok:
         pytest.skip(f"no sandbox here: {why}")
@@ -279,7 +265,7 @@ def attacked(tmp_path_factory, cifar_full_dir):
     assert p.returncode == 0, p.stderr[-3000:]
     best = samples.class_nets({"best"}, SOLUTION_NB)["best"]
     np.savez(course / "instructor_net.npz", **best)
-    folders = _class(course, course / "assignment" / ASSIGNMENT / NOTEBOOK, best)
+    folders = _class(course, course / "assignment" / ASSIGNMENT / NOTEBOOK, best, make_chain)
     protected = [course / "solutions", course / ".grader_secret", course / "instructor_net.npz",
                  folders["a_honest"], folders["z_honest"]]
     before = _fingerprint(protected)

@@ -129,17 +129,14 @@ def test_symlink_in_submission_does_not_reach_host_files(course):
     assert (root / "gradebook.db").stat().st_uid == os.geteuid()  # the chown never followed the link
 
 
-def test_private_copy_holds_regular_files_only_within_bounds(course):
+def test_private_copy_holds_regular_files_only_within_bounds(course, make_chain):
     """Links, special files, deep folder chains and excess files stay out of the private copy; a
     1,500-deep chain costs no recursion (the walk is breadth first)."""
     root, work = course
     (work / "secret").symlink_to(root / "gradebook.db")
     (work / "dirlink").symlink_to(root / "solutions")
     os.mkfifo(work / "fifo")
-    deep = work / "deep"
-    for _ in range(1500):
-        deep = deep / "d"
-    os.makedirs(deep)
+    make_chain(work / "deep", 1500)
     (work / "many").mkdir()
     for i in range(100):
         (work / "many" / f"f{i:03d}").write_text("x")
