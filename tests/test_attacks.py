@@ -215,6 +215,7 @@ def _class(course: Path, release: Path, best: dict, make_chain) -> dict[str, Pat
     copied = nbformat.from_dict(json.loads(json.dumps(ref_nb)))
     index = next(i for i, c in enumerate(copied.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "predict")
     copied.cells.insert(index + 1, nbformat.from_dict(json.loads(json.dumps(copied.cells[index]))))
+    copied.cells[index + 1].id = "predict-copy"  # as JupyterLab's copy-paste does
     submit("e_copied_cell", copied)
     broken = nbformat.from_dict(json.loads(json.dumps(ref_nb)))
     cell = next(c for c in broken.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_predict")
@@ -299,6 +300,17 @@ def test_no_undeserved_points(attacked):
     assert scores["g_deep_tree"] == honest
     assert scores["h_bomb"] == {**honest, "test_accuracy": 0.0}
     assert _scores(attacked["course"])["g_deep_tree"] == honest  # after the --force re-run too
+
+
+@pytest.mark.slow
+def test_honest_notebooks_ran_in_their_private_copy(attacked):
+    """The kernel's private copy held what the notebook needs: its public accuracy test (the
+    notebook's load_net on best_net.npz) ran and passed for the honest students."""
+    for student in ("a_honest", "z_honest"):
+        nb = nbformat.read(attacked["course"] / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy")
+        text = json.dumps(cell.outputs)
+        assert "Validation accuracy of best_net.npz" in text and "accuracy: public test passed" in text, text[:500]
 
 
 @pytest.mark.slow
