@@ -135,7 +135,6 @@ def sandbox_available() -> tuple[bool, str]:
     missing = _helpers_missing()
     if missing:
         return False, f"{', '.join(missing)} not found on PATH; {INSTALL_HINT}"
-    probe = Path(os.environ.get("TMPDIR", "/tmp"))
     try:
         argv = bwrap_argv(with_launcher=False) + ["/bin/true"]
         proc = subprocess.run(argv, capture_output=True, timeout=30)

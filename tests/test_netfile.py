@@ -6,6 +6,7 @@ import io
 import resource
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ def test_pickles_links_folders_and_non_zips_are_refused(tmp_path, net):
             load_net(tmp_path / name)
 
 
-def _bomb(path, compression, W1_elements: int, net) -> "Path":
+def _bomb(path, compression, W1_elements: int, net) -> Path:
     """An npz whose W1 member holds W1_elements zeros (streamed: never in memory here)."""
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,

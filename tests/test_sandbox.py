@@ -438,7 +438,7 @@ STUDENTS["socket_filler"] = """\
             print('FOLDER', folder)
             try:
                 for i in range(200):
-                    open(os.path.join(folder, f'junk{i}'), 'w').write('x' * 100000)
+                    open(os.path.join(folder, 'junk' + str(i)), 'w').write('x' * 100000)
                 os.makedirs(os.path.join(folder, 'd/' * 200))
                 print('WROTE')
             except OSError as e:
