@@ -11,6 +11,7 @@ and pickles are never loaded, so any file (even a hostile one) costs bounded tim
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import zipfile
@@ -48,9 +49,9 @@ def _open_regular(path: Path, max_bytes: int):
     except FileNotFoundError:
         raise NetFileError(f"{path.name} not found beside the notebook: run the tuning section to "
                            f"train your best net and {HINT}") from None
-    except OSError as exc:  # ELOOP: a symbolic link
-        raise NetFileError(f"{path.name} is not a plain file ({exc.strerror}): hand in the file "
-                           "itself, not a link") from None
+    except OSError as exc:
+        what = "a link" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror})"
+        raise NetFileError(f"{path.name} is {what}, not a plain file: hand in the file itself") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)

@@ -83,7 +83,7 @@ def test_pickles_links_folders_and_non_zips_are_refused(tmp_path, net):
     (tmp_path / "link.npz").symlink_to(tmp_path / "real.npz")
     (tmp_path / "dir.npz").mkdir()
     for name, message in {"p.npz": "not real numbers", "txt.npz": "not an .npz file",
-                          "link.npz": "not a plain file", "dir.npz": "not a regular file",
+                          "link.npz": "is a link, not a plain file", "dir.npz": "not a regular file",
                           "none.npz": "not found"}.items():
         with pytest.raises(NetFileError, match=message):
             load_net(tmp_path / name)
