@@ -23,6 +23,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict, Unicode
 
+from cs231n_grader.parts import BY_GRADE_ID
+
 HIDDEN_BLOCK = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?",
                           re.MULTILINE | re.DOTALL)
 HIDDEN_NOTE = "# (hidden tests: the grader checks this part on secret inputs outside the notebook)\n"
@@ -32,18 +34,8 @@ WITHHELD = ("(output of the hidden tests withheld: see the summary at the top fo
             "grader checked and the diagnosis)")
 
 #: what the grader checks, per part (used when the verdict note does not say)
-DEFAULT_CHECKED = {
-    "forward": "scores S2 and cache on secret inputs of several shapes, incl. N = 1 and S1 = 0 rows",
-    "softmax_loss": "loss and P on secret inputs, incl. large scores (|S2| ~ 1e3) and reg > 0",
-    "backward": "dW1, db1, dW2, db2 against the reference on secret inputs (given the reference cache)",
-    "train": "SGD on a secret small problem: history lengths and the loss it reaches",
-    "predict": "predicted labels on secret inputs (exact match)",
-    "accuracy": "best_net.npz: validation accuracy of your saved weights, computed by the grader",
-    "derivation": "manually graded by an instructor",
-    "q_train_test_gap": "manually graded by an instructor",
-    "q_max_subtraction": "manually graded by an instructor",
-    "q_dead_relu": "manually graded by an instructor",
-}
+DEFAULT_CHECKED = {grade_id.removeprefix("test_"): part.what_is_checked()
+                   for grade_id, part in BY_GRADE_ID.items()}
 
 
 def part_name(cell) -> str:

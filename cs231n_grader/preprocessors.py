@@ -27,7 +27,7 @@ from traitlets import Bool, Float, Int, List, Unicode
 
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
-from cs231n_grader.parts import ALL_PARTS, CALLED_PARTS
+from cs231n_grader.parts import BY_GRADE_ID, BY_NAME, CALLED_PARTS
 from cs231n_grader.reference import default_notebook, load_reference, solution_cells
 from cs231n_grader.sandbox import SandboxUnavailable
 from cs231n_grader.scoring import PartResult, score_part
@@ -36,24 +36,14 @@ from cs231n_grader.secret import grader_secret
 
 RESOURCES_KEY = "cs231n_sealed"
 HIDDEN_NOTE = "# (hidden tests: the grader runs them outside this notebook, on inputs you have not seen)"
-CHECKED = {
-    "forward": "forward() on {n} hidden cases (toy model, random shapes, N = 1, S1 exactly 0): S2 and the cache",
-    "softmax_loss": "softmax_loss() on {n} hidden cases (toy model, random shapes, N = 1, large scores): loss and P",
-    "backward": "backward() on {n} hidden cases, given the reference's P and cache: all four gradients",
-    "train": ("train() on {n} small hidden problems, with stand-in loss/gradient helpers: in-place SGD "
-              "updates, learning-rate decay per epoch, history lengths"),
-    "predict": "predict() on {n} hidden cases: one label per row, the argmax of the scores forward() returns",
-    "accuracy": "the reference forward pass on your best_net.npz: CIFAR-10 validation (and test) accuracy",
-}
 
 
 def part_of(cell) -> str | None:
-    """The sealed part a cell is graded by (grade_id without ``test_``), or None."""
+    """The sealed part (name) an autograded test cell is scored by, or None."""
     if cell.get("cell_type") != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
         return None
-    grade_id = cell.metadata["nbgrader"].get("grade_id", "")
-    part = grade_id[len("test_"):] if grade_id.startswith("test_") else grade_id
-    return part if part in ALL_PARTS else None
+    part = BY_GRADE_ID.get(cell.metadata["nbgrader"].get("grade_id", ""))
+    return part.name if part is not None and part.autograded else None
 
 
 # --- sanitize -------------------------------------------------------------------------------------
@@ -223,7 +213,7 @@ class SealedChecks(NbGraderPreprocessor):
         cell.outputs.append(nbformat.v4.new_output(
             "display_data", data={"text/plain": text}, metadata={"cs231n": {"grader": True}}))
         cell.metadata["cs231n"] = {"verdict": {
-            "part": res.part, "checked": CHECKED[res.part].format(n=res.total),
+            "part": res.part, "checked": BY_NAME[res.part].what_is_checked(res.total),
             "score": res.score, "max_points": res.max_points, "passed": res.passed, "total": res.total,
             "diagnosis": {"id": res.diagnosis[0], "message": res.diagnosis[1]} if res.diagnosis else None,
             "reason": res.note, "failures": res.failures}}

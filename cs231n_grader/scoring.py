@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from cs231n_grader import diagnose, runner
 from cs231n_grader.cases import Case, CaseOutcome
 from cs231n_grader.compare import expected_for_student, failure_reason
-from cs231n_grader.parts import ALL_PARTS
+from cs231n_grader.parts import FUNCTIONS
 
 #: case kinds whose answers the notebook shows (they earn points only together with hidden ones)
 PUBLIC_KINDS = frozenset({"toy"})
@@ -56,7 +56,7 @@ def safe_error(meta: dict) -> str:
     etype = etype if isinstance(etype, str) and etype in _BUILTIN_EXCEPTIONS else "an exception"
     cell, line = meta.get("error_cell"), meta.get("error_line")
     where = ""
-    if isinstance(cell, str) and cell in ALL_PARTS:
+    if isinstance(cell, str) and cell in FUNCTIONS:
         where = f" in your {cell} cell"
         if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**5:
             where += f", line {line}"
