@@ -3,7 +3,8 @@
 Every student starts from the *released* notebook (``assignment/two_layer_net/two_layer_net.ipynb``)
 with each solution cell (code, and the written answers) filled with the reference solution cell
 of the *solution* notebook (matched by grade_id). A mistake student then gets one small source edit of that reference
-(each edit is asserted to apply, so a notebook change that breaks a sample fails loudly).
+(each edit is asserted to apply, so a notebook change that breaks a sample fails loudly); a
+student may also add cells of their own (:class:`NewCell`).
 
 Students (see :data:`CLASS`): ``reference`` (all correct, good best_net.npz), ``untouched`` (the
 release as is, no best_net.npz), one per catalogued mistake (ids from
@@ -52,6 +53,16 @@ class Edit:
     old: str
     new: str
     count: int = 1
+
+
+@dataclass(frozen=True)
+class NewCell:
+    """A code cell of the student's own (``source``, with ``tags``), inserted just before the
+    solution cell ``before`` (a grade_id): helpers, constants, a training run of their own."""
+
+    before: str
+    source: str
+    tags: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -199,10 +210,16 @@ def student_notebook(release_nb, solution_nb, student: Student):
     for grade_id, cell in released.items():
         cell.source = strip_markers(solved[grade_id].source)
     for edit in student.edits:
-        if edit.grade_id not in released:
-            raise SampleError(f"sample {student.student_id!r}: no solution cell {edit.grade_id!r}")
-        cell = released[edit.grade_id]
-        cell.source = apply_edit(cell.source, edit, student.student_id)
+        target = edit.before if isinstance(edit, NewCell) else edit.grade_id
+        if target not in released:
+            raise SampleError(f"sample {student.student_id!r}: no solution cell {target!r}")
+        if isinstance(edit, NewCell):
+            cell = nbformat.v4.new_code_cell(edit.source)
+            if edit.tags:
+                cell.metadata["tags"] = list(edit.tags)
+            nb.cells.insert(nb.cells.index(released[target]), cell)
+        else:
+            released[target].source = apply_edit(released[target].source, edit, student.student_id)
     return nb
 
 
