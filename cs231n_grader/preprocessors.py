@@ -28,7 +28,8 @@ from traitlets import Bool, Float, Int, List, Unicode
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
 from cs231n_grader.parts import ALL_PARTS, CALLED_PARTS
-from cs231n_grader.reference import default_notebook, load_reference, solution_cells
+from cs231n_grader.cells import sealed_cells
+from cs231n_grader.reference import default_notebook, load_reference
 from cs231n_grader.sandbox import SandboxUnavailable
 from cs231n_grader.scoring import PartResult, score_part
 from cs231n_grader.sealed import run_in_sandbox, run_sealed
@@ -185,7 +186,7 @@ class SealedChecks(NbGraderPreprocessor):
             secret = grader_secret(self.course_root or cd.root)
             cases = [c for p in called for c in make_cases(p, secret, ref)]
             run = functools.partial(run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None)
-            results, cell_errors = run_sealed(solution_cells(nb), cases, limits=self._limits(), run=run)
+            results, cell_errors = run_sealed(sealed_cells(nb), cases, limits=self._limits(), run=run)
             for part in called:
                 part_cases = [c for c in cases if c.part == part]
                 out[part] = score_part(part, part_cases, results, ref, points[part], cell_errors)
