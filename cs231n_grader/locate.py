@@ -22,17 +22,17 @@ from cs231n_grader.cases import Case
 from cs231n_grader.compare import (allclose_scaled, as_plain_float_array, reference_outputs,
                                     train_failure_reason)
 
-#: per part: the outputs in the order the code computes them, with what to look at for each
+#: per part: the outputs in the order the code computes them (name, "label is/are", where to look)
 WHERE = {
-    "forward": (("S1", "cache[1] (S1)", "the line that computes S1 (from X, W1 and b1): everything after it "
+    "forward": (("S1", "cache[1] (S1) is", "the line that computes S1 (from X, W1 and b1): everything after it "
                  "follows from S1"),
-                ("X2", "cache[2] (X2)", "the ReLU line that turns S1 into X2"),
-                ("S2", "the scores S2", "the line that computes the scores S2 (from X2, W2 and b2)")),
-    "softmax_loss": (("P", "the probabilities P", "the softmax: the shift by each row's maximum, the "
+                ("X2", "cache[2] (X2) is", "the ReLU line that turns S1 into X2"),
+                ("S2", "the scores S2 are", "the line that computes the scores S2 (from X2, W2 and b2)")),
+    "softmax_loss": (("P", "the probabilities P are", "the softmax: the shift by each row's maximum, the "
                       "exponentials and the normalisation of each row"),
-                     ("loss", "the loss", "the loss itself, with P right: its data term (the log-probabilities "
+                     ("loss", "the loss is", "the loss itself, with P right: its data term (the log-probabilities "
                       "of the correct classes, averaged over the examples) or its regularisation term")),
-    "predict": (("y_pred", "the predictions", "the last step: the index of the highest score of each row "
+    "predict": (("y_pred", "the predictions are", "the last step: the index of the highest score of each row "
                  "(argmax over the classes)"),),
 }
 GRADS = ("dW2", "db2", "dW1", "db1")
@@ -80,8 +80,8 @@ def _where(part: str, wrong: set[str]) -> tuple[str, str] | None:
     for name, label, look in WHERE.get(part, ()):
         if name in wrong:
             others = [lab for n, lab, _ in WHERE[part] if n not in wrong]
-            right = f" ({', '.join(others)} right)" if others else ""
-            return name, f"{label} is wrong{right}: look at {look}"
+            right = f" (while {', '.join(others)} right)" if others else ""
+            return name, f"{label} wrong{right}: look at {look}"
     return None
 
 

@@ -36,6 +36,7 @@ from cs231n_grader.sealed import run_in_sandbox, run_sealed
 from cs231n_grader.secret import grader_secret
 
 RESOURCES_KEY = "cs231n_sealed"
+REVIEW_KEY = "cs231n_review"  # grade_ids whose verdict an instructor should review (e.g. a memorised net)
 HIDDEN_NOTE = "# (hidden tests: the grader runs them outside this notebook, on inputs you have not seen)"
 CHECKED = {
     "forward": "forward() on {n} hidden cases (toy model, random shapes, N = 1, S1 exactly 0): S2 and the cache",
@@ -162,6 +163,9 @@ class SealedChecks(NbGraderPreprocessor):
         for cell, part in sealed:
             res = results[part]
             verdicts[cell.metadata["nbgrader"]["grade_id"]] = min(res.score, res.max_points)
+            if res.review:
+                resources.setdefault(REVIEW_KEY, set()).add(cell.metadata["nbgrader"]["grade_id"])
+                self.log.warning("%s %s flagged for review: %s", _who(resources), part, res.review)
             self.annotate(cell, res)
             if res.errors:
                 self.log.info("%s %s: %s", _who(resources), part, " | ".join(res.errors[:3]))
@@ -254,5 +258,5 @@ class SaveSealedGrades(SaveAutoGrades):
             grade.auto_score, grade.needs_manual_grade = 0.0, True
         else:
             grade.auto_score = max(0.0, min(float(verdict), max_points))
-            grade.needs_manual_grade = grade.manual_score is not None
+            grade.needs_manual_grade = grade.manual_score is not None or grade_id in resources.get(REVIEW_KEY, ())
         self.gradebook.db.commit()

@@ -30,6 +30,7 @@ class PartResult:
     diagnosis: tuple[str, str] | None = None  # (mistake id, message)
     note: str | None = None  # a reason that applies to the whole part (timeout, missing file...)
     errors: list[str] = field(default_factory=list)  # full exception texts: instructor only, never feedback
+    review: str | None = None  # why an instructor should look at this part (its score stands meanwhile)
 
     def summary(self) -> str:
         """One line for the feedback: what was checked, the points, the diagnosis."""

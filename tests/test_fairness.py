@@ -109,6 +109,53 @@ def test_in_place_relu_keeps_the_scores_points(cases, ref):
     assert "cache[1] (S1)" in shown(res) and "scores S2" not in " ".join(res.failures)
 
 
+ALTERNATIVES = {
+    "forward": """
+def forward(X, params):
+    W1, b1, W2, b2 = (params[k] for k in ("W1", "b1", "W2", "b2"))
+    S1 = np.einsum("nd,dh->nh", X, W1) + b1
+    X2 = S1 * (S1 > 0)
+    return X2 @ W2 + b2, (X, S1, X2)
+""",
+    "softmax_loss": """
+def softmax_loss(S2, y, params, reg):
+    N = S2.shape[0]
+    m = S2.max(axis=1)
+    lse = m + np.log(np.exp(S2 - m[:, None]).sum(axis=1))
+    P = np.exp(S2 - lse[:, None])
+    W1, W2 = params["W1"], params["W2"]
+    loss = np.mean(lse - S2[np.arange(N), y]) + reg * (np.einsum("ij,ij->", W1, W1) + np.einsum("ij,ij->", W2, W2))
+    return float(loss), P
+""",
+    "backward": """
+def backward(P, y, cache, params, reg):
+    X, S1, X2 = cache
+    N = P.shape[0]
+    dS2 = P.copy()
+    np.add.at(dS2, (np.arange(N), y), -1)
+    dS2 /= N
+    grads = {"W1": 2 * reg * params["W1"], "b1": np.zeros_like(params["b1"]),
+             "W2": 2 * reg * params["W2"], "b2": np.zeros_like(params["b2"])}
+    for i in range(N):  # one example at a time
+        grads["W2"] += np.outer(X2[i], dS2[i])
+        grads["b2"] += dS2[i]
+        dS1_i = (dS2[i] @ params["W2"].T) * (S1[i] > 0)
+        grads["W1"] += np.outer(X[i], dS1_i)
+        grads["b1"] += dS1_i
+    return grads
+""",
+    "predict": "def predict(X, params):\n    return forward(X, params)[0].argmax(1)\n",
+}
+
+
+def test_independent_correct_implementations_keep_every_point(cases, ref):
+    """einsum, log-sum-exp, a per-example loop with np.add.at, a method-call argmax."""
+    stu = student("alternatives", *(e for gid, src in ALTERNATIVES.items() for e in replace_cell("x", gid, src).edits))
+    res = grade(stu, cases, ref, parts=tuple(ALTERNATIVES))
+    assert {p: r.score for p, r in res.items()} == {p: float(DEFAULT_POINTS[p]) for p in ALTERNATIVES}, \
+        {p: r.failures[:2] for p, r in res.items()}
+
+
 # --- train sees the minibatches ----------------------------------------------------------------------
 TRAIN_MISTAKES = {
     # id: (edit, a word the message must contain)
@@ -302,3 +349,26 @@ def test_mutants_are_caught_and_named_where_to_look(mutation_results):
 def test_messages_never_reveal_hidden_values(mutation_results):
     for *_, res in mutation_results:
         assert not re.search(r"\d\.\d{3,}|\[\s*-?\d+\.", shown(res)), shown(res)
+
+
+# --- accuracy cannot be earned by memorising labelled images ------------------------------------------
+def test_a_net_that_memorises_the_validation_images_earns_nothing_and_is_flagged(cifar_full_dir, ref, tmp_path):
+    """A nearest-neighbour net over X_val (W1 = the images, b1 = -|x|²/2, W2 = their one-hot labels)
+    scores ~0.73 on validation; scored on test + mirrored validation images it earns nothing, and
+    the gap flags it. A really trained net keeps its points and is not flagged."""
+    from cs231n_grader.accuracy import check_accuracy, evaluation_data
+    from cs231n_utils.data import get_cifar10_data
+
+    data = evaluation_data()
+    X_val = np.asarray(data["X_val"], dtype=np.float64)
+    memo = {"W1": X_val.T, "b1": -0.5 * np.sum(X_val ** 2, axis=1), "W2": np.eye(10)[data["y_val"]], "b2": np.zeros(10)}
+    np.savez(tmp_path / "memo.npz", **memo)
+    res = check_accuracy(tmp_path / "memo.npz", ref)
+    assert res.score == 0 and res.review and "flagged" in res.note, res.note
+    cifar = get_cifar10_data()
+    params = ref.init_params(3072, 50, 10, std=1e-4, seed=0, dtype=np.float32)
+    ref.train(params, cifar["X_train"], cifar["y_train"], cifar["X_val"], cifar["y_val"], learning_rate=1e-3,
+              learning_rate_decay=0.95, reg=0.25, num_iters=300, batch_size=200, seed=0)
+    np.savez(tmp_path / "real.npz", **params)
+    res = check_accuracy(tmp_path / "real.npz", ref)
+    assert res.score > 0 and res.review is None, res.note
