@@ -12,8 +12,8 @@ from cs231n_grader.locate import locate
 PUBLIC_KINDS = frozenset({"toy"})
 PUBLIC_ONLY_NOTE = ("Only the public toy example is right, which earns no points on its own: "
                     "your code must work for any shapes and inputs.")
-PARTIAL_NOTE = ("Cases where only the cache is wrong earn part of their credit (the scores S2 carry "
-                "most of it).")
+PARTIAL_NOTE = ("Cases where the scores S2 are right but the cache is not earn most of their credit "
+                "(S2 carries 70 %, S1 and X2 15 % each).")
 NO_RESULT = "no result (the grader's runner stopped before this case)"
 
 
@@ -50,9 +50,12 @@ class PartResult:
 #: the student's code, so the fewer names, the fewer bits it can send back per case)
 SHOWN_EXCEPTIONS = frozenset({"NameError", "TypeError", "ValueError", "IndexError", "KeyError",
                               "AttributeError", "ZeroDivisionError", "NotImplementedError",
-                              "UnboundLocalError", "MemoryError", "RecursionError", "SyntaxError"})
+                              "UnboundLocalError", "MemoryError", "RecursionError", "SyntaxError",
+                              "ImportError", "ModuleNotFoundError"})
 #: per part, the share of a case's credit each output carries (parts not listed: all or nothing).
-#: forward's scores carry most: an in-place ReLU that overwrites the cached S1 keeps them.
+#: The first output is the part's result: when it is wrong the case earns nothing (a cache beside
+#: wrong or hard-coded scores is worth nothing); when it is right, a wrong cache costs only its
+#: share -- forward's scores carry most, so an in-place ReLU that overwrites the cached S1 keeps them.
 OUTPUT_WEIGHTS = {"forward": {"S2": 0.7, "S1": 0.15, "X2": 0.15}}
 
 
@@ -85,7 +88,7 @@ def case_credit(part: str, failed: dict) -> float:
     weights = OUTPUT_WEIGHTS.get(part)
     if not failed:
         return 1.0
-    if weights is None:
+    if weights is None or next(iter(weights)) in failed:
         return 0.0
     return max(0.0, 1.0 - sum(weights.get(name, 1.0) for name in failed))
 
