@@ -30,7 +30,7 @@ WHERE = {
                 ("S2", "the scores S2 are", "the line that computes the scores S2 (from X2, W2 and b2)")),
     "softmax_loss": (("P", "the probabilities P are", "the softmax: the shift by each row's maximum, the "
                       "exponentials and the normalisation of each row"),
-                     ("loss", "the loss is", "the loss itself, with P right: its data term (the log-probabilities "
+                     ("loss", "the loss is", "the loss itself: its data term (the log-probabilities "
                       "of the correct classes, averaged over the examples) or its regularisation term")),
     "predict": (("y_pred", "the predictions are", "the last step: the index of the highest score of each row "
                  "(argmax over the classes)"),),
