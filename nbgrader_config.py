@@ -26,6 +26,9 @@ from cs231n_grader.release import release_preprocessors  # noqa: E402
 # nbgrader's stock list with ClearSolutions replaced by ClearSolutionsWithHints: every TODO in the
 # student version raises NotImplementedError("<what to implement>").
 c.GenerateAssignment.preprocessors = release_preprocessors()
+# Solution and hidden-test delimiters are nbgrader's own traits: set them once (e.g.
+# c.ClearSolutions.begin_solution_delimeter, c.ClearHiddenTests.begin_test_delimeter) and the release,
+# StripHiddenTests at autograde and the feedback plug-ins all follow (cs231n_grader.regions).
 
 # --- autograde: sandboxed execution + sealed checks ------------------------------------
 # Sealed checks: hidden test blocks are stripped after OverwriteCells restores

@@ -23,17 +23,10 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 from traitlets import Dict, Unicode
 
-#: column name -> grade_ids of the grade cells whose scores it sums (docs/ARCHITECTURE.md)
-DEFAULT_PARTS = {
-    "forward": ["test_forward"],
-    "softmax_loss": ["test_softmax_loss"],
-    "backward": ["test_backward"],
-    "train": ["test_train"],
-    "predict": ["test_predict"],
-    "accuracy": ["test_accuracy"],
-    "derivation": ["derivation"],
-    "written": ["q_train_test_gap", "q_max_subtraction", "q_dead_relu"],
-}
+from cs231n_grader.parts import PARTS
+
+#: column name -> grade_ids of the grade cells whose scores it sums (cs231n_grader.parts)
+DEFAULT_PARTS = {part.name: list(part.grade_ids) for part in PARTS}
 STUDENT_COLUMNS = ["student_id", "last_name", "first_name", "email"]
 TOTAL_COLUMNS = ["total", "max_total", "needs_manual_grading"]
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 import cs231n_utils
+from cs231n_grader.parts import FUNCTIONS
 
 API_TAG = "api"
 #: grade_ids of the solution cells, one function each (docs/ARCHITECTURE.md)
-PARTS = ("forward", "softmax_loss", "backward", "train", "predict")
+PARTS = FUNCTIONS
 
 
 def repo_root() -> Path:

@@ -23,9 +23,15 @@ import re
 from nbgrader.preprocessors import ClearSolutions
 from traitlets import Unicode
 
-#: ``### BEGIN SOLUTION`` with an optional ``: hint`` (the hint is the rest of the line)
-BEGIN_RE = re.compile(r"^(?P<indent>\s*)#+\s*BEGIN SOLUTION\s*(?::\s*(?P<hint>.*?))?\s*$")
-END_RE = re.compile(r"^\s*#+\s*END SOLUTION\s*$")
+
+
+def marker_patterns(begin: str = "BEGIN SOLUTION", end: str = "END SOLUTION") -> tuple[re.Pattern, re.Pattern]:
+    """Regexes of a region's begin line (``### BEGIN SOLUTION`` with an optional ``: hint``, the
+    rest of the line) and end line, for ClearSolutions' ``begin/end_solution_delimeter`` values
+    (the ``#`` comment mark is optional, as nbgrader now writes it into the delimiter)."""
+    begin_re = re.compile(rf"^(?P<indent>\s*)(?:#+\s*)?{re.escape(begin)}\s*(?::\s*(?P<hint>.*?))?\s*$")
+    end_re = re.compile(rf"^\s*(?:#+\s*)?{re.escape(end)}\s*$")
+    return begin_re, end_re
 
 
 def code_stub(hint: str, indent: str = "") -> list[str]:
@@ -49,16 +55,17 @@ class ClearSolutionsWithHints(ClearSolutions):
         """
         if cell.cell_type != "code" or language != "python":
             return super()._replace_solution_region(cell, language)
+        begin_re, end_re = marker_patterns(self.begin_solution_delimeter, self.end_solution_delimeter)
         new_lines, in_solution, replaced = [], False, False
         for line in cell.source.split("\n"):
-            begin = BEGIN_RE.match(line)
+            begin = begin_re.match(line)
             if begin:
                 if in_solution:
                     raise RuntimeError(f"nested BEGIN SOLUTION in cell:\n{cell.source}\n"
                                        "close the first region with ### END SOLUTION")
                 in_solution = replaced = True
                 new_lines += code_stub(begin.group("hint") or self.missing_hint, begin.group("indent"))
-            elif END_RE.match(line):
+            elif end_re.match(line):
                 if not in_solution:
                     raise RuntimeError(f"END SOLUTION without BEGIN SOLUTION in cell:\n{cell.source}")
                 in_solution = False

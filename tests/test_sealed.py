@@ -25,7 +25,7 @@ from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
 from cs231n_grader.scoring import score_part
 from cs231n_grader.sealed import run_sealed
 from cs231n_grader.secret import SECRET_ENV
-from cs231n_grader.preprocessors import HIDDEN_NOTE, strip_hidden_tests
+from cs231n_grader.preprocessors import HIDDEN_NOTE, StripHiddenTests
 from cs231n_grader.reference import CodeCell, default_notebook, load_reference, repo_root, solution_cells
 from cs231n_grader.sandbox import Limits, sandbox_available
 
@@ -316,6 +316,7 @@ def test_a_solution_cell_that_does_not_run_is_named(cells, cases, ref):
 # --- preprocessors ---------------------------------------------------------------------------------
 def test_strip_hidden_tests_leaves_a_note_and_tolerates_unterminated_blocks():
     src = "a = 1\n### BEGIN HIDDEN TESTS\nsecret()\n### END HIDDEN TESTS\nb = 2\n    ### BEGIN HIDDEN TESTS\n    x = 3"
+    strip_hidden_tests = StripHiddenTests().strip
     out, removed = strip_hidden_tests(src)
     assert removed and out == f"a = 1\n{HIDDEN_NOTE}\nb = 2\n    {HIDDEN_NOTE}"
     assert strip_hidden_tests("print(1)") == ("print(1)", False)
