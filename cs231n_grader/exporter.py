@@ -23,6 +23,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 from traitlets import Dict, Unicode
 
+from cs231n_grader.formatting import format_score
 from cs231n_grader.parts import PARTS
 
 #: column name -> grade_ids of the grade cells whose scores it sums (cs231n_grader.parts)
@@ -114,5 +115,5 @@ def _grade_scores(notebooks: Iterable) -> tuple:
 
 
 def _fmt(value: float) -> str:
-    """Scores as plain decimals: 7.5, 10.0 (never numpy reprs or long float tails)."""
-    return f"{round(float(value), 2):.2f}".rstrip("0").rstrip(".") if value else "0"
+    """Scores as plain decimals: 7.5, 10 (never numpy reprs or long float tails)."""
+    return format_score(value or 0.0)

@@ -6,8 +6,8 @@ Configured in ``nbgrader_config.py``::
                                         FeedbackSummary, CSSHTMLHeaderPreprocessor]
 
 * :class:`HideHiddenTests` -- no hidden-test code or value reaches the HTML (hidden blocks are
-  found with nbgrader's ``ClearHiddenTests`` delimiters, as at release and autograde). The kit's autograde
-  already strips hidden blocks before execution (``StripHiddenTests``); this step also makes
+  found with nbgrader's ``ClearHiddenTests`` delimiters, as at release and autograde). The kit's
+  autograde already strips hidden blocks before execution (``StripHiddenTests``); this step also makes
   feedback safe for a notebook that still carries them (e.g. graded with stock settings): the
   blocks are removed from the source, and the outputs of a test cell that ran hidden code are
   withheld (only the grader's own verdict notes are kept).
@@ -24,6 +24,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from traitlets import Dict, Unicode
 
+from cs231n_grader.formatting import format_score
 from cs231n_grader.parts import BY_GRADE_ID
 from cs231n_grader.regions import HIDDEN_NOTE, region_line_numbers, remove_regions
 
@@ -226,10 +227,7 @@ def _full(meta: dict) -> bool:
     return score is not None and points is not None and float(score) >= float(points)
 
 
-def _num(value) -> str:
-    if value is None:
-        return "–"
-    return f"{float(value):.2f}".rstrip("0").rstrip(".")
+_num = format_score  # one score format for the feedback, the grader's notes and the export
 
 
 def _cell_text(value) -> str:

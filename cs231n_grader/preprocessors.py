@@ -29,6 +29,7 @@ from traitlets import Bool, Float, Int, List, Unicode
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
 from cs231n_grader.cells import sealed_cells
+from cs231n_grader.formatting import format_score
 from cs231n_grader.parts import BY_GRADE_ID, BY_NAME, CALLED_PARTS
 from cs231n_grader.reference import default_notebook, load_reference
 from cs231n_grader.regions import HIDDEN_NOTE, remove_regions
@@ -148,7 +149,8 @@ class SealedChecks(NbGraderPreprocessor):
                 self.log.info("%s %s: %s", _who(resources), part, " | ".join(res.errors[:3]))
         resources[RESOURCES_KEY] = verdicts
         self.log.info("Sealed checks of %s: %s in %.1f s", _who(resources),
-                      ", ".join(f"{p} {results[p].score:g}/{results[p].max_points:g}" for _, p in sealed),
+                      ", ".join(f"{p} {format_score(results[p].score)}/{format_score(results[p].max_points)}"
+                                for _, p in sealed),
                       time.monotonic() - started)
         return nb, resources
 

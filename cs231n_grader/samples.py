@@ -305,7 +305,7 @@ def _parse_hparams(source: str, where) -> dict:
 def data_checksum(data_dir: Path | None = None) -> str:
     """blake2b of the CIFAR-10 batch files (names + contents), hex, 16 chars."""
     from cs231n_utils import data
-    root = Path(data_dir or data.default_data_dir()) / "cifar-10-batches-py"
+    root = Path(data_dir or data.default_data_dir()) / data.FOLDER
     digest = hashlib.blake2b(digest_size=8)
     for name in DATA_FILES:
         path = root / name

@@ -7,6 +7,7 @@ from cs231n_grader import diagnose, runner
 from cs231n_grader.cases import Case, CaseOutcome
 from cs231n_grader.compare import expected_for_student, failure_reason, output_failures
 from cs231n_grader.locate import locate
+from cs231n_grader.formatting import format_score
 
 #: case kinds whose answers the notebook shows (they earn points only together with hidden ones)
 PUBLIC_KINDS = frozenset({"toy"})
@@ -35,10 +36,11 @@ class PartResult:
     def summary(self) -> str:
         """One line for the feedback: what was checked, the points, the diagnosis."""
         if self.part == "accuracy":
-            text = f"Grader, on your saved best_net.npz: {self.note} → {self.score:g}/{self.max_points:g}."
+            text = (f"Grader, on your saved best_net.npz: {self.note} → "
+                    f"{format_score(self.score)}/{format_score(self.max_points)}.")
         else:
             text = (f"Grader, on hidden inputs: {self.passed}/{self.total} cases correct → "
-                    f"{self.score:g}/{self.max_points:g}.")
+                    f"{format_score(self.score)}/{format_score(self.max_points)}.")
             if self.note:
                 text += f" {self.note}"
         if self.diagnosis:
