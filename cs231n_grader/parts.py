@@ -34,25 +34,28 @@ class Part:
 PARTS: tuple[Part, ...] = (
     Part("forward", ("test_forward",), 10,
          "forward() on {n} hidden cases (toy model, random shapes, N = 1, S1 exactly 0): "
-         "S2 and the cache",
+         "S2 (70 % of a case) and the cache (30 %, counted only beside right scores)",
          "fwd", function="forward"),
     Part("softmax_loss", ("test_softmax_loss",), 10,
          "softmax_loss() on {n} hidden cases (toy model, random shapes, N = 1, large scores): "
          "loss and P",
          "loss", function="softmax_loss"),
     Part("backward", ("test_backward",), 20,
-         "backward() on {n} hidden cases, given the reference's P and cache: all four gradients",
+         "backward() on {n} hidden cases, given a P and a cache: all four gradients, computed "
+         "without calling forward(), softmax_loss() or loss_and_grads()",
          "bwd", function="backward"),
     Part("train", ("test_train",), 10,
-         "train() on {n} small hidden problems, with stand-in loss/gradient helpers: in-place SGD "
-         "updates, learning-rate decay per epoch, history lengths",
+         "train() on {n} small hidden problems, with stand-in loss/gradient helpers whose gradients "
+         "depend on each minibatch: the minibatches, in-place SGD updates, learning-rate decay per "
+         "epoch, the histories' lengths and values",
          "train", function="train", slow=True),
     Part("predict", ("test_predict",), 5,
          "predict() on {n} hidden cases: one label per row, the argmax of the scores "
          "forward() returns",
          "pred", function="predict"),
     Part("accuracy", ("test_accuracy",), 10,
-         "the reference forward pass on your best_net.npz: CIFAR-10 validation (and test) accuracy",
+         "the reference forward pass on your best_net.npz: accuracy on the CIFAR-10 test images and "
+         "the mirrored validation images (validation accuracy shown too)",
          "acc"),
     Part("derivation", ("derivation",), 20, MANUAL, "deriv", autograded=False),
     Part("written", ("q_train_test_gap", "q_max_subtraction", "q_dead_relu"), 15, MANUAL, "written",

@@ -28,12 +28,12 @@ from traitlets import Bool, Float, Int, List, Unicode
 
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
+from cs231n_grader.cells import sealed_cells
 from cs231n_grader.formatting import format_score
 from cs231n_grader.parts import BY_GRADE_ID, BY_NAME, CALLED_PARTS
 from cs231n_grader.reference import (
     ReferenceChanged,
     default_notebook,
-    solution_cells,
     verified_reference,
 )
 from cs231n_grader.regions import HIDDEN_NOTE, remove_regions
@@ -43,6 +43,7 @@ from cs231n_grader.sealed import run_in_sandbox, run_sealed
 from cs231n_grader.secret import grader_secret
 
 RESOURCES_KEY = "cs231n_sealed"
+REVIEW_KEY = "cs231n_review"  # grade_ids whose verdict an instructor should review (e.g. a memorised net)
 
 
 def part_of(cell) -> str | None:
@@ -144,6 +145,9 @@ class SealedChecks(NbGraderPreprocessor):
         for cell, part in sealed:
             res = results[part]
             verdicts[cell.metadata["nbgrader"]["grade_id"]] = min(res.score, res.max_points)
+            if res.review:
+                resources.setdefault(REVIEW_KEY, set()).add(cell.metadata["nbgrader"]["grade_id"])
+                self.log.warning("%s %s flagged for review: %s", _who(resources), part, res.review)
             self.annotate(cell, res)
             if res.errors:
                 self.log.info("%s %s: %s", _who(resources), part, " | ".join(res.errors[:3]))
@@ -169,7 +173,7 @@ class SealedChecks(NbGraderPreprocessor):
             secret = grader_secret(self.course_root or cd.root)
             cases = [c for p in called for c in make_cases(p, secret, ref)]
             run = functools.partial(run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None)
-            results, cell_errors = run_sealed(solution_cells(nb), cases, limits=self._limits(), run=run)
+            results, cell_errors = run_sealed(sealed_cells(nb), cases, limits=self._limits(), run=run)
             for part in called:
                 part_cases = [c for c in cases if c.part == part]
                 out[part] = score_part(part, part_cases, results, ref, points[part], cell_errors)
@@ -237,5 +241,5 @@ class SaveSealedGrades(SaveAutoGrades):
             grade.auto_score, grade.needs_manual_grade = 0.0, True
         else:
             grade.auto_score = max(0.0, min(float(verdict), max_points))
-            grade.needs_manual_grade = grade.manual_score is not None
+            grade.needs_manual_grade = grade.manual_score is not None or grade_id in resources.get(REVIEW_KEY, ())
         self.gradebook.db.commit()

@@ -4,8 +4,9 @@ The solution notebook is the single source of truth: nothing in the kit re-imple
 two-layer net. This module executes, in notebook order, the code cells tagged ``api`` and the
 nbgrader solution cells (``solution: true``), in a fresh namespace where ``np`` is numpy.
 
-The same cell extraction (:func:`solution_cells`, :func:`code_for_parts`) is used on a
-*student's* notebook by the sealed checks, so both sides see the same cells.
+The API tag is trusted here only because this is the instructor's notebook: on a *student's*
+notebook the sealed checks extract code with :func:`cs231n_grader.cells.sealed_cells`, which
+trusts no tag.
 
     >>> ref = load_reference()
     >>> S2, cache = ref.forward(X, params)

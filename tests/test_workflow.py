@@ -35,17 +35,22 @@ def _row(**changes):
 # wrong forward/backward never costs them points.
 EXPECTED = {
     "reference": ALL_FULL,
+    "own_helpers": ALL_FULL,  # helpers, constants and a training cell of its own: nothing lost
+    "inplace_relu": _row(forward=P),  # exact S2 (most of each case), overwritten cache[1]
     "untouched": {part: Z for part in AUTO_PARTS},
     "forward_bias_forgotten": _row(forward=L),  # right where the biases are 0
-    "forward_cache_order": _row(forward=Z),
+    "forward_cache_order": _row(forward=P),  # S2 exact: 70 % of every case (issue 10: was Z)
     "loss_not_averaged": _row(softmax_loss=L),  # right for N = 1
     "reg_loss_missing": _row(softmax_loss=L),
     "reg_loss_factor": _row(softmax_loss=L),
+    "reg_loss_biases": _row(softmax_loss=P),  # right where reg = 0 or the biases are 0
     "softmax_no_max_subtraction": _row(softmax_loss=P),  # wrong on large scores only
     "softmax_wrong_axis": _row(softmax_loss=Z),
     "grad_not_divided_by_N": _row(backward=L),  # right for N = 1
     "reg_grad_missing": _row(backward=L),
     "reg_grad_factor": _row(backward=L),
+    "reg_grad_biases": _row(backward=P),  # right where reg = 0 or the biases are 0
+    "backward_numeric": _row(backward=Z),  # calls forward()/softmax_loss(): earns nothing
     "relu_mask_missing": _row(backward=Z),
     "relu_wrong_inequality": _row(backward=P),  # wrong where S1 is exactly 0 only
     "bias_grad_wrong_axis": _row(backward=Z),
@@ -53,6 +58,11 @@ EXPECTED = {
     "backward_bias_forgotten": _row(backward=Z),
     "train_params_not_in_place": _row(train=Z),
     "train_history_per_iteration": _row(train=Z),
+    "train_sequential_batches": _row(train=Z),
+    "train_shuffled_X_only": _row(train=Z),
+    "train_choice_N_minus_1": _row(train=Z),
+    "train_float_epoch": _row(train=Z),
+    "train_val_counts": _row(train=Z),
     "predict_returns_scores": _row(predict=Z),
     "predict_wrong_axis": _row(predict=Z),
     "weak_net": _row(accuracy=Z),  # CS231n's default net, ~29 % validation
