@@ -256,7 +256,8 @@ def grade_course(cd, config, assignment: str, client, students: list[str] | None
     release = task.load_release(cd, config, assignment)
     selected = find_submissions(cd, assignment, students)
     todo = [s for s in selected if needs_grading(cd, assignment, s, force)]
-    summary = {"graded": [], "failed": {}, "skipped": len(selected) - len(todo), "seconds": 0.0}
+    summary = {"graded": [], "failed": {}, "skipped": len(selected) - len(todo), "seconds": 0.0,
+               "writing_seconds": 0.0, "peak_rss_bytes": 0}
     if not todo:
         summary["seconds"] = time.monotonic() - started
         return summary
@@ -293,6 +294,7 @@ def grade_course(cd, config, assignment: str, client, students: list[str] | None
                     other.cancel()
                 raise Stop(f"{graded.worker} could not grade ({graded.student}), the grader's own fault; "
                            f"grading stopped (grades already written are valid): {graded.error}")
+            t0 = time.monotonic()
             if graded.ok:
                 record(cd.db_url, cd.course_id, assignment, graded)
                 write_autograded(cd, assignment, graded)
@@ -300,6 +302,8 @@ def grade_course(cd, config, assignment: str, client, students: list[str] | None
             else:
                 remove_autograded(cd, assignment, graded.student)
                 summary["failed"][graded.student] = failure_reason(graded)
+            summary["writing_seconds"] += time.monotonic() - t0
+            summary["peak_rss_bytes"] = max(summary["peak_rss_bytes"], graded.peak_rss_bytes)
             bar.set_postfix_str(graded.student[:24])
             bar.update(1)
             submit_next()
@@ -332,6 +336,9 @@ def summary_text(summary: dict, workers: int) -> str:
     rate = 60.0 * (n + len(summary["failed"])) / secs if secs > 0 else 0.0
     lines = [f"graded {n}, failed {len(summary['failed'])}, skipped {summary['skipped']} (already graded; "
              f"--force to re-grade) in {secs:.0f} s on {workers} workers: {rate:.1f} submissions/min"]
+    if n or summary["failed"]:
+        lines.append(f"  coordinator writing {summary['writing_seconds']:.1f} s; peak worker memory "
+                     f"{summary['peak_rss_bytes'] / 2**20:.0f} MB")
     lines += [f"  failed {student}: {reason}" for student, reason in sorted(summary["failed"].items())]
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ import copy
 import io
 import logging
 import os
+import resource
 import socket
 import stat
 import tempfile
@@ -79,6 +80,7 @@ class Graded:
     log: str = ""
     seconds: float = 0.0
     worker: str = ""
+    peak_rss_bytes: int = 0          # the worker process's peak resident memory so far
 
     @property
     def ok(self) -> bool:
@@ -345,6 +347,7 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
             dest = Path(cd.format_path(cd.autograded_directory, student, release.assignment))
             out.files = _files_with_modes(dest)
     out.seconds = time.monotonic() - started
+    out.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     return out
 
 
