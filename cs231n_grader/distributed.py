@@ -231,8 +231,12 @@ def make_client(workers: int | None, scheduler: str | None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        client = Client(scheduler, timeout="30s")
-        client.wait_for_workers(1, timeout=120)
+        try:
+            client = Client(scheduler, timeout="30s")
+            client.wait_for_workers(1, timeout=120)
+        except (OSError, TimeoutError) as exc:
+            raise task.CourseError(f"no Dask cluster with workers at {scheduler} ({exc}): start `dask scheduler` "
+                                   "and `dask worker <address> --nthreads 1`, or drop --scheduler") from None
         return client
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -29,12 +29,11 @@ def evaluation_data(data_dir: str | None = None) -> dict:
     """``{X_val (1000, 3072), y_val (1000,), X_test (1000, 3072), y_test (1000,)}`` for the
     accuracy part (``checks.evaluation_data``); GraderFault when CIFAR-10 cannot be loaded."""
     from cs231n_grader import checks
+    from cs231n_utils.data import DataError, default_data_dir
 
     try:
         return checks.evaluation_data(data_dir)
-    except (OSError, ValueError, EOFError, KeyError) as exc:  # missing, truncated or unreadable
-        from cs231n_utils.data import default_data_dir
-
+    except (DataError, OSError, ValueError, EOFError, KeyError) as exc:  # missing, truncated, unreadable
         raise GraderFault(
             f"CIFAR-10 could not be loaded from {data_dir or default_data_dir()} ({type(exc).__name__}: "
             f"{exc}). No grade was written. Fetch it with `python -m cs231n_utils.data download` "

@@ -352,12 +352,12 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
 
 
 def grader_fault_message(log: str) -> str:
-    """The GraderFault / SandboxUnavailable message in an nbgrader log (its traceback's last line)."""
-    for line in reversed(log.splitlines()):
-        for name in ("GraderFault: ", "SandboxUnavailable: "):
-            if name in line:
-                start = log.rfind(name)
-                return log[start + len(name):].split("\n[", 1)[0].strip()
+    """The GraderFault / SandboxUnavailable message in an nbgrader log (the end of its traceback,
+    up to the next log record)."""
+    for name in ("GraderFault: ", "SandboxUnavailable: "):
+        start = log.rfind(name)
+        if start >= 0:
+            return log[start + len(name):].split("\n[", 1)[0].strip()
     return "the grader failed (see the log)"
 
 
