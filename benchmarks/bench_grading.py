@@ -18,7 +18,7 @@ sits beside the notebook):
          SaveSealedGrades
   stock  the same config with nbgrader's stock preprocessor lists (Execute in the ordinary python3
          kernel, SaveAutoGrades): the hidden test blocks run in the student's kernel and call
-         cs231n_grader.checks.hidden_check in-process (CIFAR-10 and the solution notebook
+         cs231n_grader.hidden.hidden_check in-process (CIFAR-10 and the solution notebook
          are readable there, unsandboxed)
 
 Rounds alternate (kit, stock, then stock, kit, ...) so that background load affects both alike;

@@ -20,7 +20,9 @@ from typing import Callable
 import numpy as np
 
 from cs231n_grader import runner
-from cs231n_grader.checks import Case, close, coerce, expected_for, expected_outputs
+from cs231n_grader.cases import Case
+from cs231n_grader.compare import (allclose_scaled, as_plain_float_array, expected_for_student,
+                                    reference_outputs)
 
 P_NAMES = runner.PARAM_NAMES
 
@@ -43,7 +45,7 @@ def _call(case: Case, ref, arrays=None, scalars=None) -> dict[str, np.ndarray]:
     """The reference's outputs on the case with some inputs/scalars replaced."""
     altered = Case(case.id, case.part, case.label, {**case.arrays, **(arrays or {})},
                    {**case.scalars, **(scalars or {})}, case.kind)
-    return expected_outputs(altered, ref)
+    return reference_outputs(altered, ref)
 
 
 def _at_reg(factor: float):
@@ -84,7 +86,7 @@ def _relu_mask(transform):
 
 # --- rules on the student's outputs ------------------------------------------------------------
 def _shape(got, name):
-    arr = coerce(got.get(name)) if name in got else None
+    arr = as_plain_float_array(got.get(name)) if name in got else None
     return None if arr is None else arr.shape
 
 
@@ -96,41 +98,42 @@ def _bias_grad_axis(case, got, ref):
 def _bias_grad_missing(case, got, ref):
     if "db1" not in got or "db2" not in got:
         return True
-    return any(coerce(got[k]) is not None and not np.any(coerce(got[k])) for k in ("db1", "db2"))
+    grads = [as_plain_float_array(got[k]) for k in ("db1", "db2")]
+    return any(g is not None and not np.any(g) for g in grads)
 
 
 def _overflow(case, got, ref):
     if case.kind != "large_scores":
         return False
-    values = [coerce(got[k]) for k in ("loss", "P") if k in got]
+    values = [as_plain_float_array(got[k]) for k in ("loss", "P") if k in got]
     return any(v is not None and not np.all(np.isfinite(v)) for v in values)
 
 
 def _softmax_axis(case, got, ref):
-    P = coerce(got.get("P")) if "P" in got else None
+    P = as_plain_float_array(got.get("P")) if "P" in got else None
     if P is None or P.ndim != 2 or P.shape != case.arrays["S2"].shape or not np.all(np.isfinite(P)):
         return False
     return np.allclose(P.sum(axis=0), 1.0) and not np.allclose(P.sum(axis=1), 1.0)
 
 
 def _cache_order(case, got, ref):
-    exp = expected_outputs(case, ref)
-    g1, g2 = (coerce(got.get(k)) if k in got else None for k in ("S1", "X2"))
+    exp = reference_outputs(case, ref)
+    g1, g2 = (as_plain_float_array(got.get(k)) if k in got else None for k in ("S1", "X2"))
     return (g1 is not None and g2 is not None and not np.array_equal(exp["S1"], exp["X2"])
-            and close(g1, exp["X2"]) and close(g2, exp["S1"]))
+            and allclose_scaled(g1, exp["X2"]) and allclose_scaled(g2, exp["S1"]))
 
 
 def _params_untouched(case, got, ref):
-    arrays = [coerce(got.get(k)) if k in got else None for k in P_NAMES]
+    arrays = [as_plain_float_array(got.get(k)) if k in got else None for k in P_NAMES]
     return all(a is not None and a.shape == case.arrays[k].shape and np.array_equal(a, case.arrays[k])
                for a, k in zip(arrays, P_NAMES))
 
 
 def _acc_per_iteration(case, got, ref):
     iters = case.scalars["num_iters"]
-    exp_epochs = expected_for(case, got, ref)["train_acc_history"].size
-    sizes = [coerce(got[k]).size for k in ("train_acc_history", "val_acc_history")
-             if k in got and coerce(got[k]) is not None]
+    exp_epochs = expected_for_student(case, got, ref)["train_acc_history"].size
+    sizes = [as_plain_float_array(got[k]).size for k in ("train_acc_history", "val_acc_history")
+             if k in got and as_plain_float_array(got[k]) is not None]
     return exp_epochs != iters and any(s == iters for s in sizes)
 
 
@@ -235,14 +238,14 @@ def _matches_variant(got: dict, variant_out: dict, reference_out: dict) -> bool:
     the reference on this case (a variant that changes nothing explains nothing)."""
     differs = False
     for name, expected in variant_out.items():
-        g = coerce(got.get(name)) if name in got else None
+        g = as_plain_float_array(got.get(name)) if name in got else None
         if g is None or not np.all(np.isfinite(expected)):
             return False
         if g.size == expected.size == 1:
             g = g.reshape(expected.shape)
-        if not close(g, expected):
+        if not allclose_scaled(g, expected):
             return False
-        differs = differs or not close(reference_out[name], expected)
+        differs = differs or not allclose_scaled(reference_out[name], expected)
     return differs
 
 
@@ -257,7 +260,7 @@ def diagnose(part: str, case: Case, student_out: dict, ref) -> tuple[str, str] |
             if mistake.rule is not None and mistake.rule(case, student_out, ref):
                 return mistake.id, mistake.message
             for variant in mistake.variants:
-                reference_out = reference_out or expected_outputs(case, ref)
+                reference_out = reference_out or reference_outputs(case, ref)
                 if _matches_variant(student_out, variant(case, ref), reference_out):
                     return mistake.id, mistake.message
         except Exception:  # noqa: BLE001 - a malformed output just doesn't match this mistake
@@ -266,8 +269,8 @@ def diagnose(part: str, case: Case, student_out: dict, ref) -> tuple[str, str] |
 
 
 def diagnose_part(part: str, wrong: list[tuple[Case, dict]], ref) -> tuple[str, str] | None:
-    """The mistake seen on most wrong cases (ties: catalogue order); when none is recognised, a
-    generic diagnosis naming the outputs that were wrong."""
+    """``(mistake_id, message)`` of the mistake seen on most wrong cases (ties: catalogue order),
+    or None when no catalogued mistake is recognised (the failures then speak for themselves)."""
     found = Counter()
     for case, outputs in wrong:
         hit = diagnose(part, case, outputs, ref)

@@ -27,12 +27,12 @@ class GraderFault(RuntimeError):
 
 def evaluation_data(data_dir: str | None = None) -> dict:
     """``{X_val (1000, 3072), y_val (1000,), X_test (1000, 3072), y_test (1000,)}`` for the
-    accuracy part (``checks.evaluation_data``); GraderFault when CIFAR-10 cannot be loaded."""
-    from cs231n_grader import checks
+    accuracy part (``accuracy.evaluation_data``); GraderFault when CIFAR-10 cannot be loaded."""
+    from cs231n_grader.accuracy import evaluation_data as load
     from cs231n_utils.data import DataError, default_data_dir
 
     try:
-        return checks.evaluation_data(data_dir)
+        return load(data_dir)
     except (DataError, OSError, ValueError, EOFError, KeyError) as exc:  # missing, truncated, unreadable
         raise GraderFault(
             f"CIFAR-10 could not be loaded from {data_dir or default_data_dir()} ({type(exc).__name__}: "
@@ -44,12 +44,13 @@ def probe_runner(limits, allow_unsandboxed: bool | None = None, run=None) -> Non
     """Start the sealed-check runner in its sandbox with no student cells and no calls.
 
     Returns when it reports ready; raises GraderFault (with the runner's own stderr) otherwise.
-    ``run(request, limits) -> SandboxResult`` is ``checks.run_in_sandbox`` by default."""
-    from cs231n_grader import checks, runner
+    ``run(request, limits) -> SandboxResult`` is ``sealed.run_in_sandbox`` by default."""
+    from cs231n_grader import runner
+    from cs231n_grader.sealed import run_in_sandbox
 
     if run is None:
         def run(request, lim):
-            return checks.run_in_sandbox(request, lim, allow_unsandboxed=allow_unsandboxed)
+            return run_in_sandbox(request, lim, allow_unsandboxed=allow_unsandboxed)
     outcome = run(runner.encode_request([], [], {}), limits)
     frames, problem = runner.decode_frames(outcome.stdout)
     if any(meta.get("id") == runner.READY for meta, _ in frames):
@@ -63,6 +64,6 @@ def probe_runner(limits, allow_unsandboxed: bool | None = None, run=None) -> Non
 
 
 def runner_never_ready(results: dict) -> bool:
-    """Whether a sealed run (``checks.run_sealed``'s results: case id -> (meta, outputs) or a
+    """Whether a sealed run (``sealed.run_sealed``'s results: case id -> (meta, outputs) or a
     reason string) returned no result at all, e.g. because the runner never became ready."""
     return bool(results) and not any(isinstance(r, tuple) for r in results.values())

@@ -25,9 +25,15 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Bool, Float, Int, List, Unicode
 
-from cs231n_grader import checks, faults
+from cs231n_grader import faults
+from cs231n_grader.accuracy import check_accuracy
+from cs231n_grader.cases import make_cases
+from cs231n_grader.parts import ALL_PARTS, CALLED_PARTS
 from cs231n_grader.reference import default_notebook, load_reference, solution_cells
 from cs231n_grader.sandbox import SandboxUnavailable
+from cs231n_grader.scoring import PartResult, score_part
+from cs231n_grader.sealed import run_in_sandbox, run_sealed
+from cs231n_grader.secret import grader_secret
 
 RESOURCES_KEY = "cs231n_sealed"
 HIDDEN_NOTE = "# (hidden tests: the grader runs them outside this notebook, on inputs you have not seen)"
@@ -48,7 +54,7 @@ def part_of(cell) -> str | None:
         return None
     grade_id = cell.metadata["nbgrader"].get("grade_id", "")
     part = grade_id[len("test_"):] if grade_id.startswith("test_") else grade_id
-    return part if part in checks.ALL_PARTS else None
+    return part if part in ALL_PARTS else None
 
 
 # --- sanitize -------------------------------------------------------------------------------------
@@ -169,29 +175,29 @@ class SealedChecks(NbGraderPreprocessor):
     def coursedir(self) -> CourseDirectory:
         return CourseDirectory(config=self.config)
 
-    def check(self, nb, resources, points: dict[str, float]) -> dict[str, checks.PartResult]:
+    def check(self, nb, resources, points: dict[str, float]) -> dict[str, PartResult]:
         """PartResult per part present in ``points``."""
         cd = self.coursedir()
         info = resources.get("nbgrader", {})
         ref = load_reference(self._reference_path(cd, info))
         out = {}
-        called = [p for p in checks.CALLED_PARTS if p in points]
+        called = [p for p in CALLED_PARTS if p in points]
         if called:
-            secret = checks.grader_secret(self.course_root or cd.root)
-            cases = [c for p in called for c in checks.make_cases(p, secret, ref)]
-            run = functools.partial(checks.run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None)
-            results, cell_errors = checks.run_sealed(solution_cells(nb), cases, limits=self._limits(), run=run)
+            secret = grader_secret(self.course_root or cd.root)
+            cases = [c for p in called for c in make_cases(p, secret, ref)]
+            run = functools.partial(run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None)
+            results, cell_errors = run_sealed(solution_cells(nb), cases, limits=self._limits(), run=run)
             if faults.runner_never_ready(results):  # the student's cells, or the runner itself?
                 faults.probe_runner(self._limits(), run=run)
             for part in called:
                 part_cases = [c for c in cases if c.part == part]
-                out[part] = checks.score_part(part, part_cases, results, ref, points[part], cell_errors)
+                out[part] = score_part(part, part_cases, results, ref, points[part], cell_errors)
         if "accuracy" in points:
             net = Path(cd.format_path(cd.submitted_directory, info.get("student", "."),
                                       info.get("assignment", "."))) / self.net_filename
             data = faults.evaluation_data()  # CIFAR-10 missing is the grader's fault, never a zero
-            out["accuracy"] = checks.check_accuracy(net, ref, data=data, points=points["accuracy"],
-                                                    full_at=self.accuracy_full_at, zero_at=self.accuracy_zero_at)
+            out["accuracy"] = check_accuracy(net, ref, data=data, points=points["accuracy"],
+                                             full_at=self.accuracy_full_at, zero_at=self.accuracy_zero_at)
         return out
 
     def _unsandboxed_ok(self) -> bool:
@@ -210,7 +216,7 @@ class SealedChecks(NbGraderPreprocessor):
             f"{info.get('notebook', '')}.ipynb")
         return source if source.is_file() else default_notebook()
 
-    def annotate(self, cell, res: checks.PartResult) -> None:
+    def annotate(self, cell, res: PartResult) -> None:
         """Append the grader's note (display_data, marked) and the verdict in the cell's metadata."""
         text = res.summary()
         shown = [f for f in res.failures[:6]]

@@ -17,8 +17,8 @@ Protocol (no pickles anywhere):
 
 Before any student code runs, fd 1 is redirected to stderr: the student's prints cannot corrupt
 the frame stream. train() and predict() run with stand-in helpers (see ``_standins``) so they are
-graded on their own. This module never decides a grade; the trusted side (checks.py) does, and
-everything here is visible to the student's code anyway (no secret lives in this file).
+graded on their own. This module never decides a grade; the trusted side (compare.py, scoring.py)
+does, and everything here is visible to the student's code anyway (no secret lives in this file).
 """
 from __future__ import annotations
 

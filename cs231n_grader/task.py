@@ -169,7 +169,7 @@ def load_release(cd, config, assignment: str) -> Release:
     """What the grading tasks of ``assignment`` need, read from the course (gradebook + source)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from cs231n_grader import checks
+    from cs231n_grader.secret import grader_secret
 
     try:
         with Gradebook(cd.db_url, cd.course_id) as gb:
@@ -184,7 +184,7 @@ def load_release(cd, config, assignment: str) -> Release:
     reference = config.SealedChecks.get("reference_notebook", "") if "SealedChecks" in config else ""
     secret_root = (config.SealedChecks.get("course_root", "") if "SealedChecks" in config else "") or cd.root
     return Release(assignment=assignment, source_files=read_folder(source, ignore=list(cd.ignore)),
-                   spec=spec, secret=checks.grader_secret(secret_root), config=config,
+                   spec=spec, secret=grader_secret(secret_root), config=config,
                    reference_notebook=Path(reference).read_bytes() if reference else None)
 
 
@@ -297,7 +297,7 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
     from nbgrader.converters.base import NbGraderException
     from nbgrader.coursedir import CourseDirectory
 
-    from cs231n_grader import checks
+    from cs231n_grader.secret import SECRET_ENV
 
     started = time.monotonic()
     out = Graded(student=submission.student, worker=f"{socket.gethostname()}:{os.getpid()}")
@@ -322,8 +322,8 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
         handler = logging.StreamHandler(log_text)
         handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
         converter.log.addHandler(handler)
-        saved_env = os.environ.get(checks.SECRET_ENV)
-        os.environ[checks.SECRET_ENV] = release.secret.decode()
+        saved_env = os.environ.get(SECRET_ENV)
+        os.environ[SECRET_ENV] = release.secret.decode()
         try:
             with warnings.catch_warnings():  # nbgrader's own add_submission warns on every new student
                 warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -335,9 +335,9 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
         finally:
             converter.log.removeHandler(handler)
             if saved_env is None:
-                os.environ.pop(checks.SECRET_ENV, None)
+                os.environ.pop(SECRET_ENV, None)
             else:
-                os.environ[checks.SECRET_ENV] = saved_env
+                os.environ[SECRET_ENV] = saved_env
         out.log = log_text.getvalue()
         out.grader_fault = any(name in out.log for name in ("GraderFault", "SandboxUnavailable"))
         if out.grader_fault:

@@ -1,4 +1,4 @@
-"""Reference loader, secret cases, scoring and diagnoses (cs231n_grader.reference/checks/diagnose).
+"""Reference loader, secret cases, scoring and diagnoses (cs231n_grader.reference/secret/cases/scoring/diagnose).
 
 Every mistake of the catalogue is made by a small source edit of the reference solution cell
 (loaded from the solution notebook, never copied), run in the real sandbox through the sealed
@@ -13,7 +13,14 @@ import stat
 import numpy as np
 import pytest
 
-from cs231n_grader import checks, diagnose, samples
+from cs231n_grader import diagnose, samples
+from cs231n_grader.accuracy import accuracy_score
+from cs231n_grader.cases import make_cases, toy_problem
+from cs231n_grader.compare import as_plain_float_array, reference_outputs
+from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
+from cs231n_grader.scoring import part_score, score_part
+from cs231n_grader.sealed import run_sealed
+from cs231n_grader.secret import SECRET_ENV, SECRET_FILE, grader_secret
 from cs231n_grader.reference import (CodeCell, PARTS, code_for_parts, default_notebook, exec_cells,
                                             load_reference, solution_cells, strip_magics)
 
@@ -54,7 +61,7 @@ def edited_cells(cells: list[CodeCell], part: str, edits) -> list[CodeCell]:
 
 # --- the reference ---------------------------------------------------------------------------------
 def test_reference_reproduces_cs231n_toy_numbers(ref):
-    X, y, params, reg = checks.toy_problem()
+    X, y, params, reg = toy_problem()
     correct_scores = np.asarray([[-0.81233741, -1.27654624, -0.70335995],
                                  [-0.17129677, -1.18803311, -0.47310444],
                                  [-0.51590475, -1.01354314, -0.8504215],
@@ -71,7 +78,7 @@ def test_reference_reproduces_cs231n_toy_numbers(ref):
 
 
 def test_reference_gradients_match_numeric_gradients(ref):
-    X, y, params, reg = checks.toy_problem()
+    X, y, params, reg = toy_problem()
     _, grads = ref.loss_and_grads(X, y, params, reg)
     for name in ("W1", "b1", "W2", "b2"):
         numeric = np.zeros_like(params[name])
@@ -105,19 +112,19 @@ def test_solution_cells_are_api_plus_the_five_parts_with_magics_stripped():
 
 # --- secret and cases ----------------------------------------------------------------------------
 def test_secret_file_is_created_private_and_reused(tmp_path, monkeypatch):
-    monkeypatch.delenv(checks.SECRET_ENV, raising=False)
-    first = checks.grader_secret(tmp_path)
-    mode = stat.S_IMODE(os.stat(tmp_path / checks.SECRET_FILE).st_mode)
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    first = grader_secret(tmp_path)
+    mode = stat.S_IMODE(os.stat(tmp_path / SECRET_FILE).st_mode)
     assert mode == 0o600 and len(first) >= 32
-    assert checks.grader_secret(tmp_path) == first
-    monkeypatch.setenv(checks.SECRET_ENV, "from-env")
-    assert checks.grader_secret(tmp_path) == b"from-env"
+    assert grader_secret(tmp_path) == first
+    monkeypatch.setenv(SECRET_ENV, "from-env")
+    assert grader_secret(tmp_path) == b"from-env"
 
 
 def test_cases_are_deterministic_secret_dependent_and_shaped_to_catch_axis_mistakes(ref):
-    for part in checks.CALLED_PARTS:
-        a, b = checks.make_cases(part, SECRET, ref), checks.make_cases(part, SECRET, ref)
-        c = checks.make_cases(part, b"another secret", ref)
+    for part in CALLED_PARTS:
+        a, b = make_cases(part, SECRET, ref), make_cases(part, SECRET, ref)
+        c = make_cases(part, b"another secret", ref)
         assert [x.id for x in a] == [x.id for x in b]
         for x, y in zip(a, b):
             assert all(np.array_equal(x.arrays[k], y.arrays[k]) for k in x.arrays)
@@ -125,36 +132,36 @@ def test_cases_are_deterministic_secret_dependent_and_shaped_to_catch_axis_mista
                   or any(x.arrays[k].shape != z.arrays[k].shape for k in x.arrays)
                   for x, z in zip(a, c) if x.kind != "toy"]
         assert all(differ), f"{part}: a different secret must give different hidden inputs"
-    kinds = {c.kind for p in ("forward", "softmax_loss", "backward") for c in checks.make_cases(p, SECRET, ref)}
-    assert {"toy", "random", "n1", "zero_rows", "large_scores"} <= kinds
-    for case in checks.make_cases("backward", SECRET, ref):
+    kinds = {c.kind for p in ("forward", "softmax_loss", "backward") for c in make_cases(p, SECRET, ref)}
+    assert {"toy", "random", "single_example", "zero_rows", "large_scores"} <= kinds
+    for case in make_cases("backward", SECRET, ref):
         N, D = case.arrays["X"].shape
         H, C = case.arrays["W2"].shape
         if case.kind in ("random", "zero_rows"):
             assert len({N, D, H, C}) == 4
         if case.kind == "zero_rows":
             assert np.any(case.arrays["S1"] == 0) and not np.any(case.arrays["b1"])
-    large = [c for c in checks.make_cases("softmax_loss", SECRET, ref) if c.kind == "large_scores"][0]
+    large = [c for c in make_cases("softmax_loss", SECRET, ref) if c.kind == "large_scores"][0]
     assert np.min(np.abs(large.arrays["S2"])) > 500
     with np.errstate(over="ignore"):
         assert not np.all(np.isfinite(np.exp(large.arrays["S2"])))  # naive softmax overflows here
 
 
 def test_scores_are_partial_rounded_and_capped():
-    assert checks.part_score(10, 5, 6) == 8.33
-    assert checks.part_score(20, 6, 6) == 20
-    assert checks.part_score(10, 0, 6) == 0
-    assert checks.part_score(10, 7, 6) == 10  # never above the cell's points
-    assert checks.accuracy_score(0.48, 10) == 10 and checks.accuracy_score(0.9, 10) == 10
-    assert checks.accuracy_score(0.35, 10) == 0 and checks.accuracy_score(0.1, 10) == 0
-    assert checks.accuracy_score(0.415, 10) == 5.0
+    assert part_score(10, 5, 6) == 8.33
+    assert part_score(20, 6, 6) == 20
+    assert part_score(10, 0, 6) == 0
+    assert part_score(10, 7, 6) == 10  # never above the cell's points
+    assert accuracy_score(0.48, 10) == 10 and accuracy_score(0.9, 10) == 10
+    assert accuracy_score(0.35, 10) == 0 and accuracy_score(0.1, 10) == 0
+    assert accuracy_score(0.415, 10) == 5.0
 
 
 def test_coercion_rejects_non_plain_arrays():
-    assert checks.coerce(np.array([object()], dtype=object)) is None
-    assert checks.coerce(np.zeros(3, dtype=[("a", "f8")])) is None
-    assert checks.coerce(np.zeros(3).view(np.matrix)) is None  # subclasses never reach the comparison
-    assert checks.coerce(np.arange(3)).dtype == np.float64
+    assert as_plain_float_array(np.array([object()], dtype=object)) is None
+    assert as_plain_float_array(np.zeros(3, dtype=[("a", "f8")])) is None
+    assert as_plain_float_array(np.zeros(3).view(np.matrix)) is None  # subclasses never reach the comparison
+    assert as_plain_float_array(np.arange(3)).dtype == np.float64
 
 
 # --- diagnoses -----------------------------------------------------------------------------------
@@ -167,21 +174,21 @@ def test_every_catalogued_mistake_has_a_student_like_edit():
 
 @pytest.fixture(scope="module")
 def sealed_cases(ref):
-    return {part: checks.make_cases(part, SECRET, ref) for part in checks.CALLED_PARTS}
+    return {part: make_cases(part, SECRET, ref) for part in CALLED_PARTS}
 
 
 def grade_in_sandbox(cells, cases, ref, part):
-    results, _ = checks.run_sealed(cells, cases)
-    return checks.score_part(part, cases, results, ref, checks.DEFAULT_POINTS[part])
+    results, _ = run_sealed(cells, cases)
+    return score_part(part, cases, results, ref, DEFAULT_POINTS[part])
 
 
 def test_reference_cells_earn_full_marks_in_the_sandbox(reference_cells, sealed_cases, ref):
-    cases = [c for part in checks.CALLED_PARTS for c in sealed_cases[part]]
-    results, cell_errors = checks.run_sealed(reference_cells, cases)
+    cases = [c for part in CALLED_PARTS for c in sealed_cases[part]]
+    results, cell_errors = run_sealed(reference_cells, cases)
     assert cell_errors == {}
-    for part in checks.CALLED_PARTS:
-        res = checks.score_part(part, sealed_cases[part], results, ref, checks.DEFAULT_POINTS[part])
-        assert (res.score, res.diagnosis, res.failures) == (checks.DEFAULT_POINTS[part], None, [])
+    for part in CALLED_PARTS:
+        res = score_part(part, sealed_cases[part], results, ref, DEFAULT_POINTS[part])
+        assert (res.score, res.diagnosis, res.failures) == (DEFAULT_POINTS[part], None, [])
 
 
 @pytest.mark.parametrize("mistake_id", sorted(EDITS))
@@ -196,7 +203,7 @@ def test_mistake_is_diagnosed_by_id(mistake_id, reference_cells, sealed_cases, r
         assert res.passed == passed
     else:
         assert res.passed <= total // 3 + 1  # the mistake shows on (almost) every case
-    assert res.score == checks.part_score(checks.DEFAULT_POINTS[part], res.passed, res.total) < res.max_points
+    assert res.score == part_score(DEFAULT_POINTS[part], res.passed, res.total) < res.max_points
     # what the student reads never holds hidden values: no long decimals, no arrays
     shown = res.summary() + " ".join(res.failures)
     assert not re.search(r"\d\.\d{3,}|\[\s*-?\d+\.", shown), shown
@@ -205,7 +212,7 @@ def test_mistake_is_diagnosed_by_id(mistake_id, reference_cells, sealed_cases, r
 def test_diagnose_returns_none_for_correct_outputs(sealed_cases, ref):
     for part, cases in sealed_cases.items():
         for case in cases:
-            assert diagnose.diagnose(part, case, checks.expected_outputs(case, ref), ref) is None
+            assert diagnose.diagnose(part, case, reference_outputs(case, ref), ref) is None
 
 
 # --- train and predict are graded on their own ---------------------------------------------------
@@ -216,10 +223,10 @@ def test_train_and_predict_do_not_depend_on_the_other_parts(reference_cells, sea
     broken = edited_cells(reference_cells, "backward", EDITS["grad_wrong_sign"][1])
     broken = edited_cells(broken, "forward", EDITS["forward_bias_forgotten"][1])
     cases = sealed_cases["train"] + sealed_cases["predict"]
-    results, _ = checks.run_sealed(broken, cases)
+    results, _ = run_sealed(broken, cases)
     for part in ("train", "predict"):
-        res = checks.score_part(part, sealed_cases[part], results, ref, checks.DEFAULT_POINTS[part])
-        assert res.score == checks.DEFAULT_POINTS[part], res.failures
+        res = score_part(part, sealed_cases[part], results, ref, DEFAULT_POINTS[part])
+        assert res.score == DEFAULT_POINTS[part], res.failures
     inline = edited_cells(reference_cells, "train", [(
         "loss, grads = loss_and_grads(X_batch, y_batch, params, reg)\n",
         "S2, cache = forward(X_batch, params)\n        loss, P = softmax_loss(S2, y_batch, params, reg)\n"
@@ -227,8 +234,8 @@ def test_train_and_predict_do_not_depend_on_the_other_parts(reference_cells, sea
     inline = edited_cells(inline, "predict", [("    S2, _ = forward(X, params)\n",
                                                "    S2 = np.maximum(0, X @ params['W1'] + params['b1']) @ params['W2'] + params['b2']\n")])
     no_decay = edited_cells(reference_cells, "train", [("            learning_rate *= learning_rate_decay\n", "")])
-    for cells, expected in ((inline, checks.DEFAULT_POINTS["train"]), (no_decay, 0)):
+    for cells, expected in ((inline, DEFAULT_POINTS["train"]), (no_decay, 0)):
         res = grade_in_sandbox(cells, sealed_cases["train"], ref, "train")
         assert res.score == expected, res.failures
     res = grade_in_sandbox(inline, sealed_cases["predict"], ref, "predict")
-    assert res.score == checks.DEFAULT_POINTS["predict"], res.failures
+    assert res.score == DEFAULT_POINTS["predict"], res.failures

@@ -256,7 +256,7 @@ def test_test_cells_end_with_the_hidden_block(solution_nb):
             continue
         part = gid[len("test_"):]
         expected = ("### BEGIN HIDDEN TESTS\n"
-                    "from cs231n_grader.checks import hidden_check\n"
+                    "from cs231n_grader.hidden import hidden_check\n"
                     f'hidden_check("{part}", globals())\n'
                     "### END HIDDEN TESTS")
         assert cell.source.rstrip().endswith(expected), gid

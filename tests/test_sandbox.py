@@ -60,7 +60,7 @@ def test_cannot_read_course_files_or_homes(course):
     targets = ["../../../solutions/hw/hw.ipynb", "../../../gradebook.db", "../../bob/hw/hw.ipynb",
                str(root / "solutions/hw/hw.ipynb"), str(root / "gradebook.db"),
                str(root / "submitted/bob/hw/hw.ipynb"), str(Path.home() / ".bash_history"),
-               str(Path(sandbox_kernel.__file__).parents[2] / "nbgrader_config.py")]
+               str(Path(sandbox_kernel.__file__).parents[1] / "nbgrader_config.py")]
     r = py(f"""
         import json, os
         got = {{}}
@@ -71,7 +71,7 @@ def test_cannot_read_course_files_or_homes(course):
                 got[t] = None
         print(json.dumps({{"got": got, "cwd": os.getcwd(), "mine": open("hw.ipynb").read(),
                           "uid": os.getuid(), "home": os.listdir({str(Path.home())!r}),
-                          "repo": os.listdir({str(Path(sandbox_kernel.__file__).parents[2])!r})}}))
+                          "repo": os.listdir({str(Path(sandbox_kernel.__file__).parents[1])!r})}}))
         """, work)
     assert r.returncode == 0, r.stderr
     seen = json.loads(r.stdout)
@@ -79,7 +79,7 @@ def test_cannot_read_course_files_or_homes(course):
     assert leaked == {}, f"sandbox could read {leaked}"
     assert seen["cwd"] == SANDBOX_HOME and seen["mine"] == "ALICE-WORK"
     assert seen["uid"] != 0
-    assert sorted(seen["repo"]) == [".venv", "cs231n_utils"]  # only the package and the venv, never the repo
+    assert sorted(seen["repo"]) == [".venv", "cs231n_grader", "cs231n_utils"]  # the packages and the venv, never the repo
     home = Path.home()
     on_the_way = {p.relative_to(home).parts[0] for p in interpreter_binds() if home in p.parents}
     assert set(seen["home"]) <= on_the_way  # the instructor's home shows at most the interpreter's path

@@ -18,7 +18,13 @@ import nbformat
 import numpy as np
 import pytest
 
-from cs231n_grader import checks, runner
+from cs231n_grader import runner
+from cs231n_grader.accuracy import accuracy_score, check_accuracy, evaluation_data
+from cs231n_grader.cases import make_cases
+from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
+from cs231n_grader.scoring import score_part
+from cs231n_grader.sealed import run_sealed
+from cs231n_grader.secret import SECRET_ENV
 from cs231n_grader.preprocessors import HIDDEN_NOTE, strip_hidden_tests
 from cs231n_grader.reference import CodeCell, default_notebook, load_reference, repo_root, solution_cells
 from cs231n_grader.sandbox import Limits, sandbox_available
@@ -26,10 +32,10 @@ from cs231n_grader.sandbox import Limits, sandbox_available
 REPO = repo_root()
 NBGRADER = Path(sys.executable).with_name("nbgrader")
 SECRET = b"test-secret-for-sealed-checks"
-POINTS = checks.DEFAULT_POINTS
+POINTS = DEFAULT_POINTS
 # nbgrader runs `alembic` from PATH when it creates a gradebook; the secret fixes the hidden cases
 NBGRADER_ENV = {**os.environ, "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                checks.SECRET_ENV: SECRET.decode()}
+                SECRET_ENV: SECRET.decode()}
 
 pytestmark = pytest.mark.skipif(not sandbox_available()[0], reason=f"no sandbox: {sandbox_available()[1]}")
 
@@ -46,7 +52,7 @@ def cells():
 
 @pytest.fixture(scope="module")
 def cases(ref):
-    return [c for part in checks.CALLED_PARTS for c in checks.make_cases(part, SECRET, ref)]
+    return [c for part in CALLED_PARTS for c in make_cases(part, SECRET, ref)]
 
 
 def replace_cell(cells, key, source):
@@ -72,9 +78,9 @@ def prepend(cells, key, code):
 
 
 def scores(cells, cases, ref, limits=None):
-    results, cell_errors = checks.run_sealed(cells, cases, limits=limits)
-    return ({part: checks.score_part(part, [c for c in cases if c.part == part], results, ref, POINTS[part], cell_errors)
-             for part in checks.CALLED_PARTS}, results, cell_errors)
+    results, cell_errors = run_sealed(cells, cases, limits=limits)
+    return ({part: score_part(part, [c for c in cases if c.part == part], results, ref, POINTS[part], cell_errors)
+             for part in CALLED_PARTS}, results, cell_errors)
 
 
 def full(parts):
@@ -105,7 +111,7 @@ def test_reference_in_sandbox_full_marks_even_when_it_prints_and_warns(cells, ca
         noisy = prepend(noisy, key, "import sys, warnings\nprint('debug', file=sys.stderr)\nprint('stdout noise')\n"
                         "warnings.warn('student warning')\nnp.log(np.zeros(1))")
     res, _, cell_errors = scores(noisy, cases, ref)
-    assert got(res) == full(checks.CALLED_PARTS) and cell_errors == {}
+    assert got(res) == full(CALLED_PARTS) and cell_errors == {}
 
 
 # --- attacks in the sealed runner --------------------------------------------------------------------
@@ -117,9 +123,10 @@ numpy.array_equal = lambda *a, **k: True
 numpy.testing.assert_allclose = lambda *a, **k: None
 numpy.testing.assert_array_equal = lambda *a, **k: None
 builtins.abs = lambda x: 0
-fake = types.ModuleType("cs231n_grader.checks")
-fake.close = lambda *a, **k: True
-sys.modules["cs231n_grader.checks"] = fake
+fake = types.ModuleType("cs231n_grader.compare")
+fake.allclose_scaled = lambda *a, **k: True
+sys.modules["cs231n_grader.compare"] = fake
+sys.modules["cs231n_grader.scoring"] = fake
 sys.modules["cs231n_grader.diagnose"] = fake
 """
 
@@ -207,13 +214,13 @@ def forward(X, params):
         Z = np.full((X.shape[0], params['b2'].shape[0]), found)
         return Z, (X, Z, Z)
 """
-    os.environ[checks.SECRET_ENV] = "must-not-leak"
+    os.environ[SECRET_ENV] = "must-not-leak"
     try:
         res, results, _ = scores(replace_cell(cells, "forward", leak), cases, ref)
     finally:
-        del os.environ[checks.SECRET_ENV]
+        del os.environ[SECRET_ENV]
     assert res["forward"].score == 0
-    leaked = {float(out["S2"].flat[0]) for meta, out in (results[c.id] for c in cases if c.part == "forward")}
+    leaked = {float(results[c.id].outputs["S2"].flat[0]) for c in cases if c.part == "forward"}
     assert leaked == {0.0}, "the runner could read solutions/, the gradebook, the secret or /root"
 
 
@@ -244,7 +251,7 @@ def test_a_gigabyte_of_output_and_a_fork_storm_cost_nothing_else(cells, cases, r
     attacked = prepend(attacked, "softmax_loss", "import os\nfor _ in range(8):\n    os.fork()")
     res, _, _ = scores(attacked, cases, ref, limits=Limits(wall_seconds=60, cpu_seconds=60))
     # softmax_loss itself earns what its (correct) values earn on the cases whose forks succeeded
-    assert got(res) == {**full(checks.CALLED_PARTS), "softmax_loss": res["softmax_loss"].score}
+    assert got(res) == {**full(CALLED_PARTS), "softmax_loss": res["softmax_loss"].score}
 
 
 def test_huge_allocation_fails_inside_the_limit(cells, cases, ref):
@@ -332,18 +339,18 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
         path.parent.mkdir()
         if net is not None:
             np.savez(path, **net)
-        res = checks.check_accuracy(path, ref, data=data)
+        res = check_accuracy(path, ref, data=data)
         assert res.score == 0 and reason in res.note, (name, res.note)
     real = tmp_path / "real.npz"
     np.savez(real, **good)
     link = tmp_path / "link" / "best_net.npz"
     link.parent.mkdir()
     link.symlink_to(real)
-    assert "is a link" in checks.check_accuracy(link, ref, data=data).note
-    res = checks.check_accuracy(real, ref, data=data, points=10)
+    assert "is a link" in check_accuracy(link, ref, data=data).note
+    res = check_accuracy(real, ref, data=data, points=10)
     S2, _ = ref.forward(data["X_val"], good)
     val = float(np.mean(np.argmax(S2, axis=1) == data["y_val"]))
-    assert res.score == checks.accuracy_score(val, 10) and f"validation accuracy {val:.3f}" in res.note
+    assert res.score == accuracy_score(val, 10) and f"validation accuracy {val:.3f}" in res.note
 
 
 # --- a real nbgrader autograde ----------------------------------------------------------------------
@@ -398,9 +405,9 @@ import builtins, sys, types, numpy
 numpy.allclose = lambda *a, **k: True
 numpy.testing.assert_allclose = lambda *a, **k: None
 builtins.AssertionError = type("AssertionError", (Exception,), {})
-fake = types.ModuleType("cs231n_grader.checks")
+fake = types.ModuleType("cs231n_grader.hidden")
 fake.hidden_check = lambda *a, **k: print("hidden check: 10/10")
-sys.modules["cs231n_grader.checks"] = fake
+sys.modules["cs231n_grader.hidden"] = fake
 try:
     ip = get_ipython()
     ip.showtraceback = lambda *a, **k: None
@@ -558,12 +565,12 @@ def test_autograde_completes_and_gradebook_is_intact(course):
 def test_autograded_scores_are_the_sealed_verdicts(course, ref, trained_net):
     root, _ = course
     scores = gradebook_scores(root / "gradebook.db")
-    parts = checks.CALLED_PARTS
-    data = checks.evaluation_data()
+    parts = CALLED_PARTS
+    data = evaluation_data()
     with np.load(trained_net) as net:
         S2, _ = ref.forward(np.asarray(data["X_val"], float), {k: net[k].astype(float) for k in net.files})
     val_acc = float(np.mean(np.argmax(S2, axis=1) == data["y_val"]))
-    expected_accuracy = checks.accuracy_score(val_acc, POINTS["accuracy"])
+    expected_accuracy = accuracy_score(val_acc, POINTS["accuracy"])
     assert 0 < expected_accuracy
     assert scores["reference"] == {**full(parts), "accuracy": expected_accuracy}
     assert scores["relu_missing"] == {**full(parts), "backward": 0.0, "accuracy": 0.0}
