@@ -24,7 +24,7 @@ import pytest
 
 from cs231n_grader import demo, samples
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # every test that grades (minutes on a loaded 2-core machine)
 
 A = demo.ASSIGNMENT
 SECRET = "test-distributed-secret"
@@ -47,6 +47,38 @@ def run(course: Path, *args, check=True, **kw) -> subprocess.CompletedProcess:
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+# --- fast: the pieces ---------------------------------------------------------------------------------
+def test_probe_runner_tells_the_graders_fault_from_a_students():
+    from cs231n_grader import faults
+    from cs231n_grader.sandbox import Limits
+
+    faults.probe_runner(Limits(wall_seconds=60, cpu_seconds=30, memory_bytes=2 * 2**30))  # ready: no fault
+    with pytest.raises(faults.GraderFault, match="cannot start even without any student code"):
+        faults.probe_runner(Limits(wall_seconds=60, cpu_seconds=30, memory_bytes=40_000_000))
+    assert faults.runner_never_ready({"a": "your solution cells did not finish loading (x)"})
+    assert not faults.runner_never_ready({"a": ({}, {}), "b": "the grader's run stopped in train()"})
+
+
+def test_submission_files_are_regular_files_that_stay_in_their_folder(tmp_path):
+    from cs231n_grader import task
+
+    sub = tmp_path / "sub"
+    (sub / "deep").mkdir(parents=True)
+    (sub / "two_layer_net.ipynb").write_text("{}")
+    (sub / "deep" / "notes.txt").write_text("x")
+    (tmp_path / "secret.txt").write_text("solutions")
+    (sub / "link.txt").symlink_to(tmp_path / "secret.txt")
+    (sub / "linkdir").symlink_to(tmp_path)
+    os.mkfifo(sub / "fifo")
+    assert task.read_folder(sub) == {"two_layer_net.ipynb": b"{}", "deep/notes.txt": b"x"}
+    for bad in ("../x", "/etc/passwd", "a/../../b", "", "."):
+        with pytest.raises(ValueError):
+            task.safe_relpath(bad)
+    for bad in ("..", "a/b", "-rf", ""):
+        with pytest.raises(ValueError):
+            task.check_student_id(bad)
 
 
 # --- courses --------------------------------------------------------------------------------------------
@@ -135,6 +167,7 @@ def parallel(template, tmp_path_factory) -> tuple[Path, subprocess.CompletedProc
     return course, run(course, *AUTOGRADE, A, "--workers", "2")
 
 
+@slow
 def test_parallel_equals_serial_gradebook_and_autograded(parallel, serial):
     course, proc = parallel
     same_as_serial(course, serial)
@@ -142,6 +175,7 @@ def test_parallel_equals_serial_gradebook_and_autograded(parallel, serial):
     assert re.search(r"graded 3, failed 0, skipped 0 .* submissions/min", proc.stderr)
 
 
+@slow
 def test_parallel_feedback_and_export_equal_serial(parallel, serial):
     course, _ = parallel
     run(course, sys.executable, "-m", "nbgrader", "generate_feedback", A)
@@ -151,6 +185,7 @@ def test_parallel_feedback_and_export_equal_serial(parallel, serial):
     assert (course / "grades.csv").read_text() == (serial / "grades.csv").read_text()
 
 
+@slow
 def test_rerun_skips_graded_and_force_regrades_one(parallel, serial):
     course, _ = parallel
     again = run(course, *AUTOGRADE, A, "--workers", "1")
@@ -160,6 +195,7 @@ def test_rerun_skips_graded_and_force_regrades_one(parallel, serial):
     same_as_serial(course, serial)
 
 
+@slow
 def test_json_verdict_of_one_folder(serial):
     proc = run(serial, *AUTOGRADE, "--json", str(serial / "submitted" / "loss_not_averaged" / A))
     verdict = json.loads(proc.stdout)
@@ -212,6 +248,7 @@ def busy_worker(address: str) -> str | None:
     return next((w for w, keys in processing.items() if any(str(k).startswith("grade-") for k in keys)), None)
 
 
+@slow
 def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial, tmp_path):
     course = copy_course(template, tmp_path / "course")
     port = free_port()
@@ -248,6 +285,7 @@ def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial
 
 
 # --- the coordinator killed mid-run, then re-run -------------------------------------------------------------
+@slow
 def test_killed_coordinator_then_rerun_loses_and_doubles_nothing(template, serial, tmp_path):
     course = copy_course(template, tmp_path / "course")
     first = subprocess.Popen([*AUTOGRADE, A, "--workers", "1", "--no-progress"], cwd=course, env=env(),
@@ -290,6 +328,7 @@ def postgres():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@slow
 def test_postgresql_gradebook_graded_in_parallel_exports_the_same(template, serial, postgres, tmp_path):
     course = copy_course(template, tmp_path / "course", db_url=postgres)
     run(course, sys.executable, "-m", "nbgrader", "generate_assignment", A, "--force")  # the rows, in PostgreSQL
@@ -306,6 +345,7 @@ def no_scores(db_url: str) -> bool:
                for auto, _, _ in nb["grades"].values())
 
 
+@slow
 def test_canary_data_missing_stops_before_any_grade(template, tmp_path):
     course = copy_course(template, tmp_path / "course")
     empty = tmp_path / "no_data"
@@ -317,6 +357,7 @@ def test_canary_data_missing_stops_before_any_grade(template, tmp_path):
     assert gradebook(sqlite(course)) == {} and not (course / "autograded").exists()
 
 
+@slow
 def test_canary_runner_broken_stops_before_any_grade(template, tmp_path):
     course = copy_course(template, tmp_path / "course")
     # an address-space limit too small for Python + numpy: the runner cannot start for anyone
@@ -327,6 +368,7 @@ def test_canary_runner_broken_stops_before_any_grade(template, tmp_path):
     assert gradebook(sqlite(course)) == {} and not (course / "autograded").exists()
 
 
+@slow
 def test_plain_nbgrader_autograde_errors_instead_of_zeros_when_data_is_missing(template, tmp_path):
     course = copy_course(template, tmp_path / "course")
     empty = tmp_path / "no_data"
