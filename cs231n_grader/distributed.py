@@ -173,23 +173,27 @@ def canary_submission(cd, release: task.Release, log=say) -> task.Submission:
     released = Path(cd.format_path(cd.release_directory, ".", release.assignment))
     reference = next(s for s in samples.CLASS if s.student_id == "reference")
     files = {}
-    for nb in release.spec["notebooks"]:
-        name = nb["name"] + ".ipynb"
-        if not (released / name).is_file():
-            raise Stop(f"{released / name} not found: run `nbgrader generate_assignment {release.assignment}` "
-                       "first (the canary submits the released notebook filled with the reference solution).")
-        filled = samples.student_notebook(released / name, source / name, reference)
-        files[name] = nbformat.writes(filled).encode()
-    net = source / samples.NET_FILE
-    if net.is_file():
-        files[samples.NET_FILE] = net.read_bytes()
-    else:
-        log(f"canary: no {net}; using the reference net of the bundled class (trained once, cached)")
-        first = source / (release.spec["notebooks"][0]["name"] + ".ipynb")
-        params = samples.trained_net(samples.best_hyperparameters(first), first, log=log)
-        buf = io.BytesIO()
-        np.savez(buf, **params)
-        files[samples.NET_FILE] = buf.getvalue()
+    try:
+        for nb in release.spec["notebooks"]:
+            name = nb["name"] + ".ipynb"
+            if not (released / name).is_file():
+                raise Stop(f"{released / name} not found: run `nbgrader generate_assignment "
+                           f"{release.assignment}` first (the canary submits the released notebook filled "
+                           "with the reference solution).")
+            filled = samples.student_notebook(released / name, source / name, reference)
+            files[name] = nbformat.writes(filled).encode()
+        net = source / samples.NET_FILE
+        if net.is_file():
+            files[samples.NET_FILE] = net.read_bytes()
+        else:
+            log(f"canary: no {net}; using the reference net of the bundled class (trained once, cached)")
+            first = source / (release.spec["notebooks"][0]["name"] + ".ipynb")
+            params = samples.trained_net(samples.best_hyperparameters(first), first, log=log)
+            buf = io.BytesIO()
+            np.savez(buf, **params)
+            files[samples.NET_FILE] = buf.getvalue()
+    except samples.SampleError as exc:
+        raise Stop(f"the canary submission could not be built, so no grade was written: {exc}") from None
     return task.Submission(CANARY_ID, files, {})
 
 
@@ -268,8 +272,8 @@ def grade_course(cd, config, assignment: str, client, students: list[str] | None
     shared = client.scatter(release, broadcast=True, hash=False)
     if canary:
         say(f"canary: grading the reference solution on the cluster ({n_workers(client)} workers) ...")
-        result = client.submit(task.grade_submission, shared, canary_submission(cd, release),
-                               key=f"canary-{uuid.uuid4().hex}", pure=False).result()
+        result = _result(client.submit(task.grade_submission, shared, canary_submission(cd, release),
+                                       key=f"grade-{CANARY_ID}-{uuid.uuid4().hex}", pure=False))
         problem = canary_problem(result, release.spec)
         if problem:
             raise Stop(f"canary failed, so no grade was written: {problem}")
