@@ -94,6 +94,7 @@ def template(cifar_full_dir, tmp_path_factory) -> Path:
                         course / "bundled", assignment=A, students=students, log=lambda *_: None)
     for s in STUDENTS:
         shutil.copytree(course / "bundled" / s / A, course / "submitted" / s / A)
+    (course / "submitted" / "loss_not_averaged" / A / "timestamp.txt").write_text("2026-11-20 10:00:00 UTC")
     shutil.copy(course / "bundled" / "reference" / A / samples.NET_FILE, course / "solutions" / A / samples.NET_FILE)
     return course
 
