@@ -19,7 +19,9 @@ coordinator (:mod:`cs231n_grader.distributed`) copies those into the real course
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
+import json
 import logging
 import os
 import resource
@@ -39,6 +41,7 @@ MAX_FILE_BYTES = 256 * 2**20
 #: grading changes process-wide state (cwd during Autograde.start, the secret's env var): one
 #: task at a time per process, whatever the worker's thread count
 _ONE_AT_A_TIME = threading.Lock()
+GRADEBOOK = "gradebook.db"  # the throwaway course's gradebook, in its root
 
 
 @dataclass
@@ -212,33 +215,54 @@ def check_student_id(student: str) -> str:
     return student
 
 
-def _build_gradebook(db_url: str, spec: dict, student: str, state: dict) -> None:
-    """A fresh gradebook holding the assignment's rows and the student's existing state."""
+#: SQLite gradebook bytes holding an assignment's rows, per spec (built once per worker process:
+#: nbgrader stamps every new gradebook by running `alembic heads` in a subprocess)
+_GRADEBOOKS: dict[str, bytes] = {}
+
+
+def _assignment_gradebook(spec: dict) -> bytes:
+    """An SQLite gradebook (file bytes) holding exactly the assignment's rows of ``spec``."""
     from nbgrader.api import Gradebook
 
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    if key in _GRADEBOOKS:
+        return _GRADEBOOKS[key]
     a = spec["name"]
-    with Gradebook(db_url, spec.get("course_id") or "default_course") as gb:
-        gb.update_or_create_assignment(a, duedate=spec["duedate"])
-        for nb in spec["notebooks"]:
-            gb.update_or_create_notebook(nb["name"], a, kernelspec=nb["kernelspec"])
-            for c in nb["grade_cells"]:
-                gb.update_or_create_grade_cell(c["name"], nb["name"], a, max_score=c["max_score"],
-                                               cell_type=c["cell_type"])
-            for name in nb["solution_cells"]:
-                gb.update_or_create_solution_cell(name, nb["name"], a)
-            for c in nb["task_cells"]:
-                gb.update_or_create_task_cell(c["name"], nb["name"], a, max_score=c["max_score"],
-                                              cell_type=c["cell_type"])
-            for c in nb["source_cells"]:
-                gb.update_or_create_source_cell(c["name"], nb["name"], a, cell_type=c["cell_type"],
-                                                locked=c["locked"], source=c["source"], checksum=c["checksum"])
-        if "student" not in state:
-            return
+    with tempfile.TemporaryDirectory(prefix="cs231n-gradebook-") as tmp:
+        path = Path(tmp) / "gradebook.db"
+        with Gradebook(f"sqlite:///{path}", spec.get("course_id") or "default_course") as gb:
+            gb.update_or_create_assignment(a, duedate=spec["duedate"])
+            for nb in spec["notebooks"]:
+                gb.update_or_create_notebook(nb["name"], a, kernelspec=nb["kernelspec"])
+                for c in nb["grade_cells"]:
+                    gb.update_or_create_grade_cell(c["name"], nb["name"], a, max_score=c["max_score"],
+                                                   cell_type=c["cell_type"])
+                for name in nb["solution_cells"]:
+                    gb.update_or_create_solution_cell(name, nb["name"], a)
+                for c in nb["task_cells"]:
+                    gb.update_or_create_task_cell(c["name"], nb["name"], a, max_score=c["max_score"],
+                                                  cell_type=c["cell_type"])
+                for c in nb["source_cells"]:
+                    gb.update_or_create_source_cell(c["name"], nb["name"], a, cell_type=c["cell_type"],
+                                                    locked=c["locked"], source=c["source"], checksum=c["checksum"])
+        _GRADEBOOKS.clear()  # one assignment at a time is what a grading run needs
+        _GRADEBOOKS[key] = path.read_bytes()
+    return _GRADEBOOKS[key]
+
+
+def _build_gradebook(path: Path, spec: dict, student: str, state: dict) -> None:
+    """A fresh SQLite gradebook at ``path``: the assignment's rows and the student's state."""
+    from nbgrader.api import Gradebook
+
+    path.write_bytes(_assignment_gradebook(spec))
+    if "student" not in state:
+        return
+    with Gradebook(f"sqlite:///{path}", spec.get("course_id") or "default_course") as gb:
         gb.update_or_create_student(student, **{k: v for k, v in state["student"].items() if v is not None})
         old = state.get("submission")
         if not old:
             return
-        sub = gb.add_submission(a, student)
+        sub = gb.add_submission(spec["name"], student)
         sub.timestamp, sub.extension = old["timestamp"], old["extension"]
         for snb in sub.notebooks:
             was = old["notebooks"].get(snb.name, {})
@@ -257,7 +281,7 @@ def _task_config(release: Release, root: Path):
 
     cfg = copy.deepcopy(release.config) if release.config is not None else Config()
     cfg.CourseDirectory.root = str(root)
-    cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    cfg.CourseDirectory.db_url = f"sqlite:///{root / GRADEBOOK}"
     cfg.CourseDirectory.assignment_id = release.assignment
     cfg.SealedChecks.course_root = str(root)
     if release.reference_notebook is not None:
@@ -313,7 +337,7 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
                          submission.files)
             if release.reference_notebook is not None:
                 (root / "reference.ipynb").write_bytes(release.reference_notebook)
-            _build_gradebook(cd.db_url, release.spec, student, submission.state)
+            _build_gradebook(root / GRADEBOOK, release.spec, student, submission.state)
         except ValueError as exc:
             out.error = f"not graded: {exc}"
             return out
