@@ -30,3 +30,7 @@ bench: data                         ## print the benchmark figures quoted in the
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_sandbox.py
 	$(PY) benchmarks/bench_grading.py
+
+.PHONY: student-bundle
+student-bundle: setup               ## dist/two_layer_net-student.zip: released notebook, student wheel, README, data script
+	$(PY) -m cs231n_grader.bundle

@@ -23,8 +23,8 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # --- release (generate_assignment) -----------------------------------------------------
 from cs231n_grader.release import release_preprocessors  # noqa: E402
 
-# nbgrader's stock list with ClearSolutions replaced by ClearSolutionsWithHints: every TODO in the
-# student version raises NotImplementedError("<what to implement>").
+# nbgrader's stock list with ClearSolutions replaced by ClearSolutionsNamingTodos: every stub in the
+# student version raises NotImplementedError("<function>: implement the TODO above this line").
 c.GenerateAssignment.preprocessors = release_preprocessors()
 
 # --- autograde: sandboxed execution + sealed checks ------------------------------------

@@ -1,83 +1,98 @@
-"""generate_assignment plug-ins: every TODO in the student version says what to implement.
+"""generate_assignment plug-in: every stub names its function and points at the TODO above it.
 
-In the solution notebook a solution region inside a function is written
+In the solution notebook a solution region sits under a CS231n-style TODO comment that states the
+contract -- what to compute in words, names and shapes of the results, what to reuse -- and is
+released as is (it lies outside the region):
 
-    ### BEGIN SOLUTION: compute S1, X2 = ReLU(S1), S2; return S2, (X, S1, X2)
+    # TODO: compute the hidden scores S1 (N, H), ... Return S2 and cache = (X, S1, X2).
+    ### BEGIN SOLUTION
     ...reference code...
     ### END SOLUTION
 
-:class:`ClearSolutionsWithHints` (a drop-in for nbgrader's ``ClearSolutions``, configured in
-``nbgrader_config.py``) replaces the region by
+:class:`ClearSolutionsNamingTodos` (a drop-in for nbgrader's ``ClearSolutions``, configured in
+``nbgrader_config.py``) lets nbgrader replace the region by its stock stub, then gives the stub's
+``raise NotImplementedError()`` a short message naming the enclosing function (or, outside any
+function, the cell's grade_id):
 
     # YOUR CODE HERE
-    raise NotImplementedError("compute S1, X2 = ReLU(S1), S2; return S2, (X, S1, X2)")
+    raise NotImplementedError("forward: implement the TODO above this line")
 
-indented like the ``BEGIN`` line. A region without a hint (plain ``### BEGIN SOLUTION``) gets the
-configurable ``ClearSolutionsWithHints.missing_hint`` message. Markdown solution cells, and solution
-cells without any region, keep nbgrader's stock stubs (so give every code TODO a hinted region).
+The message never carries instructions of its own: everything a student is told is in the TODO
+text, which the leak test (tests/test_leak.py) searches with the rest of the release. Text after
+``BEGIN SOLUTION:`` on the marker line is never released (a warning says to move it into the TODO).
 """
 from __future__ import annotations
 
 import re
 
+from nbgrader import utils
 from nbgrader.preprocessors import ClearSolutions
 from traitlets import Unicode
 
-#: ``### BEGIN SOLUTION`` with an optional ``: hint`` (the hint is the rest of the line)
-BEGIN_RE = re.compile(r"^(?P<indent>\s*)#+\s*BEGIN SOLUTION\s*(?::\s*(?P<hint>.*?))?\s*$")
-END_RE = re.compile(r"^\s*#+\s*END SOLUTION\s*$")
+#: a ``def name(`` line: its indentation and the function's name
+DEF_RE = re.compile(r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)\s*\(")
+#: the stock stub's two lines, as nbgrader writes them (indented like the BEGIN line)
+STUB_COMMENT, STUB_RAISE = "# YOUR CODE HERE", "raise NotImplementedError()"
 
 
-def code_stub(hint: str, indent: str = "") -> list[str]:
-    """The student's stub lines for one region: ``# YOUR CODE HERE`` + ``raise NotImplementedError(hint)``."""
-    return [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError({hint!r})"]
+def enclosing_function(lines: list[str], indent: str) -> str | None:
+    """Name of the innermost ``def`` whose body holds a line indented by ``indent`` that follows
+    ``lines``; None at module level. Walks up through the enclosing blocks (each less indented than
+    the last), so a finished nested ``def`` above is not mistaken for the enclosing one."""
+    level = len(indent)
+    for line in reversed(lines):
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#") or len(line) - len(stripped) >= level:
+            continue
+        match = DEF_RE.match(line)
+        if match:
+            return match.group("name")
+        level = len(line) - len(stripped)
+    return None
 
 
-class ClearSolutionsWithHints(ClearSolutions):
-    """``ClearSolutions`` whose code stub raises ``NotImplementedError`` with the region's hint."""
+def name_stubs(source: str, fallback: str, message: str) -> str:
+    """``source`` with every stock stub's ``raise NotImplementedError()`` given the message
+    ``message.format(name=...)``, name = enclosing function or ``fallback``."""
+    lines = source.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() == STUB_RAISE and i > 0 and lines[i - 1].strip() == STUB_COMMENT:
+            indent = line[: len(line) - len(line.lstrip())]
+            name = enclosing_function(lines[:i], indent) or fallback
+            lines[i] = f"{indent}raise NotImplementedError({message.format(name=name)!r})"
+    return "\n".join(lines)
 
-    missing_hint = Unicode(
-        "implement this part (see the instructions above this cell)",
-        help="Message of the NotImplementedError when a solution region has no ': hint'.",
+
+class ClearSolutionsNamingTodos(ClearSolutions):
+    """nbgrader's ``ClearSolutions`` (same parsing, delimiters and errors); afterwards each python
+    code stub raises ``NotImplementedError`` naming the function it stands in for."""
+
+    stub_message = Unicode(
+        "{name}: implement the TODO above this line",
+        help="Message of the stub's NotImplementedError; {name} is the enclosing function "
+             "(or the cell's grade_id outside a function). Keep it free of instructions.",
     ).tag(config=True)
 
-    def _replace_solution_region(self, cell, language: str) -> bool:
-        """Replace every ``BEGIN SOLUTION[: hint]`` … ``END SOLUTION`` region of ``cell`` in place.
-
-        Code cells get :func:`code_stub`; markdown cells get ``text_stub``. Returns True when a
-        region was replaced. Raises RuntimeError (as nbgrader does) for nested or unclosed regions.
-        """
-        if cell.cell_type != "code" or language != "python":
-            return super()._replace_solution_region(cell, language)
-        new_lines, in_solution, replaced = [], False, False
-        for line in cell.source.split("\n"):
-            begin = BEGIN_RE.match(line)
-            if begin:
-                if in_solution:
-                    raise RuntimeError(f"nested BEGIN SOLUTION in cell:\n{cell.source}\n"
-                                       "close the first region with ### END SOLUTION")
-                in_solution = replaced = True
-                new_lines += code_stub(begin.group("hint") or self.missing_hint, begin.group("indent"))
-            elif END_RE.match(line):
-                if not in_solution:
-                    raise RuntimeError(f"END SOLUTION without BEGIN SOLUTION in cell:\n{cell.source}")
-                in_solution = False
-            elif not in_solution:
-                new_lines.append(line)
-        if in_solution:
-            raise RuntimeError(f"no ### END SOLUTION for a region in cell:\n{cell.source}\n"
-                               "add the closing line")
-        cell.source = "\n".join(new_lines)
-        return replaced
+    def preprocess_cell(self, cell, resources, cell_index):
+        """Clear the cell as nbgrader does, then name its stubs (python solution code cells)."""
+        if self.begin_solution_delimeter + ":" in cell.source:
+            self.log.warning("text after '%s:' is never released; move it into the # TODO comment "
+                             "above the region (cell %s)", self.begin_solution_delimeter,
+                             cell.metadata.get("nbgrader", {}).get("grade_id", cell_index))
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type == "code" and resources["language"] == "python" and utils.is_solution(cell):
+            fallback = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {cell_index}"
+            cell.source = name_stubs(cell.source, fallback, self.stub_message)
+        return cell, resources
 
 
 def release_preprocessors() -> list:
     """nbgrader's stock ``GenerateAssignment.preprocessors`` with ``ClearSolutions`` swapped for
-    :class:`ClearSolutionsWithHints` (everything else, in order, unchanged)."""
+    :class:`ClearSolutionsNamingTodos` (everything else, in order, unchanged)."""
     from nbgrader.converters import GenerateAssignment
 
     stock = GenerateAssignment.class_traits()["preprocessors"].default()
     if ClearSolutions not in stock:
         raise RuntimeError("nbgrader's GenerateAssignment no longer lists ClearSolutions: "
                            "update cs231n_grader.release for this nbgrader version")
-    return [ClearSolutionsWithHints if p is ClearSolutions else p for p in stock]
+    return [ClearSolutionsNamingTodos if p is ClearSolutions else p for p in stock]

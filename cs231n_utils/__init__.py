@@ -14,7 +14,9 @@ def __getattr__(name):
         raise AttributeError(f"module 'cs231n_utils' has no attribute {name!r}")
     from importlib import metadata
 
-    try:
-        return metadata.version("cs231n-two-layer-net-kit")
-    except metadata.PackageNotFoundError:  # used from a source tree without `pip install -e .`
-        return "0+unknown"
+    for dist in ("cs231n-two-layer-net-kit", "cs231n-utils"):  # the kit, or the student wheel alone
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return "0+unknown"  # used from a source tree without `pip install -e .`

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fetch CIFAR-10 into this folder, the way CS231n's get_datasets.sh does -- but verified:
+# Fetch CIFAR-10 into this folder (data/ of the kit's repository or of the student bundle), the way
+# CS231n's get_datasets.sh does -- but verified:
 # the archive is MD5-checked, extracted safely and only then moved into place; re-running
 # when the data is already there does nothing.
 #
@@ -17,7 +18,9 @@ else
   py="python3"
 fi
 if ! "$py" -c "import cs231n_utils.data" 2>/dev/null; then
-  echo "error: cs231n_utils is not installed for $py; run 'make setup' (or 'pip install -e .') in $repo first." >&2
+  echo "error: cs231n_utils is not installed for $py. Install it first: in the student bundle's folder" \
+       "'pip install cs231n_utils-*.whl' (see its README.md); in the kit's repository 'make setup'." \
+       "Or name the Python that has it: PYTHON=/path/to/python bash $0" >&2
   exit 1
 fi
 exec "$py" -m cs231n_utils.data download --dir "$here" "$@"

@@ -23,7 +23,7 @@ import pytest
 from nbclient import NotebookClient
 
 from cs231n_grader import reference
-from cs231n_grader.release import ClearSolutionsWithHints, code_stub, release_preprocessors
+from cs231n_grader.release import ClearSolutionsNamingTodos, release_preprocessors
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "two_layer_net"
@@ -148,53 +148,56 @@ needs_data = pytest.mark.skipif(
 
 
 # ----------------------------------------------------------------------------- release plug-in
-def release(source: str, cell_type="code", solution=True):
-    """Run ClearSolutionsWithHints on a one-cell notebook; returns the cell's new source."""
+def release(source: str, cell_type="code", solution=True, grade_id="x"):
+    """Run ClearSolutionsNamingTodos on a one-cell notebook; returns the cell's new source."""
     cell = (nbformat.v4.new_code_cell(source) if cell_type == "code"
             else nbformat.v4.new_markdown_cell(source))
     cell.metadata["nbgrader"] = {"grade": False, "solution": solution, "locked": False,
-                                 "grade_id": "x", "schema_version": 3, "task": False}
+                                 "grade_id": grade_id, "schema_version": 3, "task": False}
     nb = nbformat.v4.new_notebook(cells=[cell])
     nb.metadata["kernelspec"] = {"language": "python", "name": "python3", "display_name": "Python 3"}
-    nb, _ = ClearSolutionsWithHints().preprocess(nb, {})
+    nb, _ = ClearSolutionsNamingTodos().preprocess(nb, {})
     return nb.cells[0].source
 
 
-def test_release_replaces_region_with_hinted_stub():
+def test_release_stub_names_the_function_and_keeps_the_todo():
     src = ("def f(x):\n    y = 2\n"
-           "    ### BEGIN SOLUTION: compute z = 'x' + y; return z\n"
+           "    # TODO: compute z from x and y.\n"
+           "    ### BEGIN SOLUTION: z = x + y\n"
            "    z = x + y\n    return z\n"
            "    ### END SOLUTION\n")
     out = release(src)
     assert "z = x + y" not in out and "BEGIN SOLUTION" not in out and "END SOLUTION" not in out
-    assert out.splitlines()[:4] == ["def f(x):", "    y = 2", "    # YOUR CODE HERE",
-                                    "    raise NotImplementedError(\"compute z = 'x' + y; return z\")"]
+    assert out.splitlines()[:5] == ["def f(x):", "    y = 2", "    # TODO: compute z from x and y.",
+                                    "    # YOUR CODE HERE",
+                                    "    raise NotImplementedError('f: implement the TODO above this line')"]
     ns = {}
     exec(out, ns)
-    with pytest.raises(NotImplementedError, match=r"compute z = 'x' \+ y; return z"):
+    with pytest.raises(NotImplementedError, match=r"^f: implement the TODO above this line$"):
         ns["f"](1)
 
 
-def test_release_several_regions_and_missing_hint():
+def test_release_several_regions_nested_functions_and_module_level():
     src = ("### BEGIN SOLUTION\na = 1\n### END SOLUTION\nb = 2\n"
-           "if b:\n    ### BEGIN SOLUTION: set c\n    c = 3\n    ### END SOLUTION\n")
-    out = release(src)
-    assert out.count("raise NotImplementedError(") == 2
-    assert ClearSolutionsWithHints().missing_hint in out
-    assert "    raise NotImplementedError('set c')" in out
+           "def outer(x,\n          y):\n    def inner():\n        return 0\n"
+           "    if x:\n        ### BEGIN SOLUTION\n        c = 3\n        ### END SOLUTION\n")
+    out = release(src, grade_id="cell_id")
+    assert "raise NotImplementedError('cell_id: implement the TODO above this line')" in out
+    assert "        raise NotImplementedError('outer: implement the TODO above this line')" in out
     assert "a = 1" not in out and "c = 3" not in out and "b = 2" in out
 
 
 def test_release_rejects_broken_regions():
-    with pytest.raises(RuntimeError, match="END SOLUTION"):
-        release("### BEGIN SOLUTION: a\nx = 1\n")
+    with pytest.raises(RuntimeError, match="end solution"):
+        release("### BEGIN SOLUTION\nx = 1\n")
     with pytest.raises(RuntimeError, match="nested"):
-        release("### BEGIN SOLUTION: a\n### BEGIN SOLUTION: b\n### END SOLUTION\n")
+        release("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n")
 
 
-def test_release_markdown_and_whole_cell_solutions_keep_nbgrader_stubs():
+def test_release_markdown_and_whole_cell_solutions():
     assert release("The reference answer.", cell_type="markdown") == "YOUR ANSWER HERE"
-    assert release("x = 1\n") == "# YOUR CODE HERE\nraise NotImplementedError()"
+    assert release("x = 1\n", grade_id="lit") == (
+        "# YOUR CODE HERE\nraise NotImplementedError('lit: implement the TODO above this line')")
 
 
 def test_release_preprocessors_swap_only_clear_solutions():
@@ -202,10 +205,9 @@ def test_release_preprocessors_swap_only_clear_solutions():
     from nbgrader.preprocessors import ClearSolutions
     stock = GenerateAssignment.class_traits()["preprocessors"].default()
     ours = release_preprocessors()
-    assert ClearSolutions not in ours and ours.count(ClearSolutionsWithHints) == 1
-    assert [p for p in ours if p is not ClearSolutionsWithHints] == [p for p in stock if p is not ClearSolutions]
-    assert ours.index(ClearSolutionsWithHints) == stock.index(ClearSolutions)
-    assert code_stub("say 'hi'", "  ") == ["  # YOUR CODE HERE", "  raise NotImplementedError(\"say 'hi'\")"]
+    assert ClearSolutions not in ours and ours.count(ClearSolutionsNamingTodos) == 1
+    assert [p for p in ours if p is not ClearSolutionsNamingTodos] == [p for p in stock if p is not ClearSolutions]
+    assert ours.index(ClearSolutionsNamingTodos) == stock.index(ClearSolutions)
 
 
 # ----------------------------------------------------------------------------- static structure
@@ -340,7 +342,7 @@ def test_student_todos_raise_with_messages(student_nb):
     assert sorted(errors) == ["best_hyperparameters", "candidates"], errors
     for key, error in errors.items():  # the exception (or its "Type: message" text)
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        assert text.startswith(f"NotImplementedError: set {key}"), text
+        assert text == f"NotImplementedError: {key}: implement the TODO above this line", text
     X, y, params = toy_inputs()
     S1 = X @ params["W1"]
     cache = (X, S1, np.maximum(0, S1))
