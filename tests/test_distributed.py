@@ -217,7 +217,7 @@ def free_port() -> int:
 
 
 def start(argv, **kw) -> subprocess.Popen:
-    return subprocess.Popen(argv, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    return subprocess.Popen(argv, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, **kw)
 
 
@@ -263,12 +263,13 @@ def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial
             w = start([dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
                        "--worker-port", str(wport), "--no-nanny", "--no-dashboard"])
             workers[f"tcp://127.0.0.1:{wport}"] = w
+        log = open(tmp_path / "coordinator.log", "w+")  # a file, not a pipe nobody reads while we wait
         coordinator = subprocess.Popen([*AUTOGRADE, A, "--scheduler", address, "--no-progress"], cwd=course,
-                                       env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                       env=env(), stdout=log, stderr=subprocess.STDOUT, text=True)
         victim = []
 
         def a_worker_is_grading() -> bool:
-            assert coordinator.poll() is None, coordinator.communicate()
+            assert coordinator.poll() is None, (tmp_path / "coordinator.log").read_text()[-4000:]
             found = busy_worker(address)
             if found:
                 victim.append(found)
@@ -276,7 +277,8 @@ def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial
 
         wait_for(a_worker_is_grading, 900, "a grading task to start")
         os.killpg(workers[victim[0]].pid, signal.SIGKILL)  # the whole worker, mid-task
-        out, err = coordinator.communicate(timeout=1800)
+        coordinator.wait(timeout=1800)
+        err = (tmp_path / "coordinator.log").read_text()
         assert coordinator.returncode == 0, err[-4000:]
         assert "graded 3, failed 0" in err
         same_as_serial(course, serial)
@@ -290,7 +292,7 @@ def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial
 def test_killed_coordinator_then_rerun_loses_and_doubles_nothing(template, serial, tmp_path):
     course = copy_course(template, tmp_path / "course")
     first = subprocess.Popen([*AUTOGRADE, A, "--workers", "1", "--no-progress"], cwd=course, env=env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     graded = course / "autograded"
     try:
         wait_for(lambda: first.poll() is None and graded.is_dir() and any(graded.iterdir()), 1200,
