@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 OPENBLAS_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS
 
-.PHONY: setup data test demo bench clean-course
+.PHONY: setup data test test-fast lint demo bench
 
 setup: $(VENV)/.installed          ## create .venv and install the kit with test extras
 
@@ -23,6 +23,13 @@ data: setup                         ## fetch CIFAR-10 into data/ (honours CIFAR1
 test: data                          ## set up, fetch data, run the whole test suite
 	$(PY) -m pytest
 
+# The tiers are markers assigned in tests/conftest.py.
+test-fast: setup                    ## the quick tier: no download, no bubblewrap, under a minute
+	$(PY) -m pytest -m "not slow and not data and not sandbox and not browser and not postgres"
+
+lint: setup                         ## the style gate CI runs (ruff, configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
+
 demo: data                          ## the instructor's full cycle on the bundled class
 	$(PY) -m cs231n_grader.demo
 
@@ -30,6 +37,7 @@ bench: data                         ## print the benchmark figures quoted in the
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_sandbox.py
 	$(PY) benchmarks/bench_grading.py
+	$(PY) benchmarks/bench_notebook.py
 
 .PHONY: student-bundle
 student-bundle: setup               ## dist/two_layer_net-student.zip: released notebook, student wheel, README, data script

@@ -80,3 +80,22 @@ c.ExportApp.plugin_class = "cs231n_grader.exporter.PartsExporter"
 c.FileNameCollectorPlugin.named_regexp = (
     r".*/(?P<assignment>[^/]+?)--(?P<student_id>[^/]+?)--(?P<timestamp>[0-9\-]+)/(?P<file_id>[^/]+)$")
 c.FileNameCollectorPlugin.valid_ext = [".ipynb", ".npz"]
+
+# --- rendering student work: formgrader and feedback -------------------------------------
+# Both render notebooks with nbconvert's HTMLExporter, configured here. Everything a submission
+# wrote (markdown, raw cells, attachments, outputs, metadata) renders inert: sanitised by an
+# allow-list (cs231n_grader.safehtml), no script or widget output ever runs. MathJax is inlined
+# from a packaged copy (cs231n_grader.mathjax): LaTeX renders offline, and feedback files work
+# from disk with a CSP that allows no network at all.
+import os  # noqa: E402
+
+import nbgrader  # noqa: E402
+
+from cs231n_grader import mathjax, safehtml  # noqa: E402
+
+c.HTMLExporter.preprocessors = [safehtml.InertNotebook]
+c.HTMLExporter.filters = {**safehtml.FILTERS, "local_mathjax": mathjax.LocalMathJax}
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.extra_template_basedirs = [  # nbgrader's formgrade/feedback templates, then the kit's
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+    str(mathjax.TEMPLATES)]

@@ -5,17 +5,22 @@ Every measurement runs in a fresh child process; its wall and CPU time are taken
 and preprocessing inside the child (imports excluded), its peak RSS from the kernel's accounting of
 that child (os.wait4 -> ru_maxrss, the per-child form of getrusage(RUSAGE_CHILDREN)), cross-checked
 with the child's own VmHWM from /proc/self/status. (ru_maxrss also counts the parent's RSS at the
-moment of exec, which is why the parent stays small.)
+moment of exec, which is why the parent stays small.) Modes alternate within each round, so load
+from other work on the machine hits them alike.
 
-    python benchmarks/bench_data.py [--dir data] [--repeat 3]
+    python benchmarks/bench_data.py [--dir data] [--repeat 3] [--against REV]
 
 Modes:
     kit cold      get_cifar10_data() with its cache removed first (reads the pickles, writes the cache)
-    kit warm      get_cifar10_data() again (reads the uint8 cache in slices)
+    kit warm      get_cifar10_data() again (maps the uint8 cache)
     kit no cache  get_cifar10_data(cache=False)
     cs231n f64    CS231n's data_utils.load_CIFAR10 (astype("float") per batch, concatenate) and the
                   notebook's get_CIFAR10_data split / mean subtraction / reshape, all float64
     import only   python + numpy + cs231n_utils.data imported, nothing loaded (the floor)
+    ... @REV      with --against REV: the same mode run by cs231n_utils as of git revision REV
+                  (e.g. the commit before a change to the loader), in the same rounds
+
+Exits 1 when a warm call misses the goal (<= 1 s wall, <= 900 MB peak), so `make bench` says so.
 """
 from __future__ import annotations
 
@@ -55,7 +60,7 @@ def cs231n_float64(data_dir: Path, num_training=49000, num_validation=1000, num_
     def load_CIFAR10(ROOT):
         xs, ys = [], []
         for b in range(1, 6):
-            X, Y = load_CIFAR_batch(os.path.join(ROOT, "data_batch_%d" % (b,)))
+            X, Y = load_CIFAR_batch(os.path.join(ROOT, "data_batch_%d" % (b,)))  # noqa: UP031 (CS231n verbatim)
             xs.append(X)
             ys.append(Y)
         Xtr, Ytr = np.concatenate(xs), np.concatenate(ys)
@@ -103,13 +108,15 @@ def child(mode: str, data_dir: Path) -> None:
 
 # --------------------------------------------------------------------------- the parent
 
-def measure(mode: str, data_dir: Path) -> dict:
-    """Run one mode in a fresh process: wall time (from the child) and peak RSS (from the kernel)."""
+def measure(mode: str, data_dir: Path, pythonpath: str | None = None) -> dict:
+    """Run one mode in a fresh process: wall time (from the child) and peak RSS (from the kernel).
+    ``pythonpath`` puts another copy of cs231n_utils first on the child's path."""
     if mode == "kit cold":
         shutil.rmtree(data_dir / "cache" / "cifar10", ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=pythonpath) if pythonpath else None
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--dir", str(data_dir)],
-                                stdout=subprocess.PIPE, stderr=err, text=True)
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         out = proc.stdout.read()
         proc.stdout.close()
         _, status, usage = os.wait4(proc.pid, 0)  # reap it ourselves to get this child's rusage
@@ -122,10 +129,20 @@ def measure(mode: str, data_dir: Path) -> dict:
     return result
 
 
-def main() -> None:
+def checkout(rev: str, into: Path) -> str:
+    """``cs231n_utils/`` as of git revision ``rev``, unpacked under ``into``; returns ``into``."""
+    blob = subprocess.run(["git", "-C", str(REPO), "archive", rev, "cs231n_utils"],
+                          capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=blob, check=True)
+    return str(into)
+
+
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dir", default=None, help="data folder holding cifar-10-batches-py (default: the kit's)")
-    p.add_argument("--repeat", type=int, default=3, help="runs per mode; the median is reported")
+    p.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
+    p.add_argument("--against", metavar="REV", default=None,
+                   help="also run the kit modes with cs231n_utils as of this git revision")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     from cs231n_utils.data import default_data_dir
@@ -133,23 +150,40 @@ def main() -> None:
     data_dir = Path(a.dir) if a.dir else default_data_dir()
     if a.child:
         child(a.child, data_dir)
-        return
+        return 0
     if not (data_dir / "cifar-10-batches-py" / "test_batch").is_file():
         sys.exit(f"No CIFAR-10 in {data_dir}: run `make data` first.")
     print(f"machine: {machine()}")
     print(f"data: {data_dir / 'cifar-10-batches-py'}")
     print(f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine inflates wall time)")
-    print(f"{'mode':<14}{'wall s (median)':>16}{'CPU s (median)':>16}{'peak RSS MB (max)':>19}{'VmHWM MB':>10}   wall runs")
-    for mode in ("import only", "kit cold", "kit warm", "kit no cache", "cs231n f64"):
-        runs = [measure(mode, data_dir) for _ in range(a.repeat)]
-        secs = [r["seconds"] for r in runs]
-        peak = max(r["peak_mb"] for r in runs)
-        cpu = statistics.median(r["cpu"] for r in runs)
-        hwm = max(r["hwm_mb"] for r in runs)
-        print(f"{mode:<14}{statistics.median(secs):>16.2f}{cpu:>16.2f}{peak:>19.0f}{hwm:>10.0f}   "
+    variants = [("", None)]
+    with tempfile.TemporaryDirectory() as old:
+        if a.against:
+            variants.append((f" @{a.against}", checkout(a.against, Path(old))))
+        modes = [("import only", None)]
+        for mode in ("kit cold", "kit warm", "kit no cache"):
+            modes += [(mode + tag, path) for tag, path in variants]  # interleaved: now, REV
+        modes.append(("cs231n f64", None))
+        runs = {name: [] for name, _ in modes}
+        for _ in range(a.repeat):
+            for name, path in modes:
+                runs[name].append(measure(name.split(" @")[0], data_dir, path))
+    print(f"{'mode':<22}{'wall s (median)':>16}{'CPU s (median)':>16}{'peak RSS MB (max)':>19}"
+          f"{'VmHWM MB':>10}   wall runs")
+    for name, results in runs.items():
+        secs = [r["seconds"] for r in results]
+        peak = max(r["peak_mb"] for r in results)
+        cpu = statistics.median(r["cpu"] for r in results)
+        hwm = max(r["hwm_mb"] for r in results)
+        print(f"{name:<22}{statistics.median(secs):>16.2f}{cpu:>16.2f}{peak:>19.0f}{hwm:>10.0f}   "
               + " ".join(f"{s:.2f}" for s in secs), flush=True)
-    print("goal (issue 2): kit warm <= 1 s and <= 900 MB peak; CS231n float64 path measured there: 6.8 s, 2.7 GB")
+    warm = runs["kit warm"]
+    wall, peak = statistics.median(r["seconds"] for r in warm), max(r["peak_mb"] for r in warm)
+    met = wall <= 1.0 and peak <= 900
+    print(f"goal (issue 2): kit warm <= 1 s and <= 900 MB peak: {'met' if met else 'MISSED'} "
+          f"({wall:.2f} s, {peak:.0f} MB)")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

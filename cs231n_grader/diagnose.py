@@ -21,8 +21,12 @@ import numpy as np
 
 from cs231n_grader import runner
 from cs231n_grader.cases import Case
-from cs231n_grader.compare import (allclose_scaled, as_plain_float_array, expected_for_student,
-                                    reference_outputs)
+from cs231n_grader.compare import (
+    allclose_scaled,
+    as_plain_float_array,
+    expected_for_student,
+    reference_outputs,
+)
 
 P_NAMES = runner.PARAM_NAMES
 

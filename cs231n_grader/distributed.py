@@ -64,7 +64,8 @@ def find_submissions(cd, assignment: str, patterns: list[str] | None = None) -> 
         if not m or os.path.islink(folder) or not os.path.isdir(folder) or m["student_id"] in excluded:
             continue
         sid = m["student_id"]
-        if any(fnmatch.fnmatchcase(sid, p) for p in patterns) and glob.glob(os.path.join(glob.escape(folder), "*.ipynb")):
+        has_notebook = glob.glob(os.path.join(glob.escape(folder), "*.ipynb"))
+        if has_notebook and any(fnmatch.fnmatchcase(sid, p) for p in patterns):
             found.append(sid)
     return found
 
@@ -94,8 +95,15 @@ def record(db_url: str, course_id: str, assignment: str, graded: task.Graded) ->
     """Write what autograde recorded for ``graded.student`` into the gradebook, in one transaction
     (student, submission timestamp, per cell auto_score / needs_manual_grade / auto_comment,
     per notebook late penalty). Rolled back whole on any error."""
-    from nbgrader.api import (Comment, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment,
-                              SubmittedNotebook)
+    from nbgrader.api import (
+        Comment,
+        Grade,
+        Gradebook,
+        MissingEntry,
+        Student,
+        SubmittedAssignment,
+        SubmittedNotebook,
+    )
 
     with Gradebook(db_url, course_id) as gb:
         db = gb.db

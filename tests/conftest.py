@@ -1,29 +1,98 @@
-"""Shared fixtures: small CIFAR-10 stand-ins in the real format, built once per test session.
+"""Shared fixtures and the test tiers.
 
-The stand-in builder lives in ``shared/datasets/make_cifar10.py`` beside the repository (CI lays a
-copy of shared/ beside the clone); ``CS231N_SHARED_DIR`` (or ``SHARED_DIR``, as .ci/run sets it)
-overrides that location.
+Tiers are pytest markers (registered in pyproject.toml), assigned here from what a test uses, so
+test files need no decorators:
+
+- ``sandbox``  needs bubblewrap          (a module below, or a fixture that grades in the sandbox)
+- ``data``     needs the full CIFAR-10 in data/ (``cifar_full_dir``, the notebook's ``full_run``)
+- ``slow``     takes more than a few seconds
+- ``browser``  needs chromium; ``postgres`` needs a PostgreSQL server (fixtures of those names)
+
+``make test-fast`` deselects sandbox, data, slow, browser and postgres; ``make test`` runs all.
+A sandbox test is skipped, with the reason, when bubblewrap does not work here: the probe runs
+once, at the first such test's setup, never at collection.
+
+Small CIFAR-10 stand-ins are generated in the official format by ``tests/cifar10_fixture.py``
+(nothing outside the repository is needed); tests that need real images use ``cifar_full_dir``.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from cifar10_fixture import write_cifar10
+
 os.environ.setdefault("MPLBACKEND", "Agg")  # render plots headless, before anything imports pyplot
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("CS231N_SHARED_DIR") or os.environ.get("SHARED_DIR")
-              or Path(__file__).resolve().parents[2] / "shared")
-MAKE_CIFAR10 = SHARED / "datasets" / "make_cifar10.py"
 FULL_DATA = REPO / "data"
 SMALL_TRAIN_PER_CLASS = 20   # 200 training images in 5 batches of 40
 SMALL_TEST_PER_CLASS = 10    # 100 test images
+
+#: test module -> the tiers of every test in it
+MODULE_TIERS = {
+    "test_sandbox.py": ("sandbox",),
+    "test_sealed.py": ("sandbox",),
+    "test_workflow.py": ("sandbox", "slow"),
+    "test_distributed.py": ("sandbox",),  # its grading tests are also data + slow (cifar_full_dir)
+}
+#: fixture -> the tiers of every test that uses it (directly or through other fixtures)
+FIXTURE_TIERS = {
+    "cifar_full_dir": ("data", "slow"),
+    "full_run": ("data", "slow"),      # test_notebook: the whole solution notebook on CIFAR-10
+    "toy_runs": ("slow",),             # test_notebook: kernels run the toy sections
+    "sealed_cases": ("sandbox",),      # test_diagnose: solution cells graded in the sandbox
+    "browser": ("browser",),
+    "chromium": ("browser",),
+    "postgres": ("postgres",),
+    "postgres_url": ("postgres",),
+}
+#: single tests, by name, that take more than a few seconds without any of the fixtures above
+SLOW_TESTS = {
+    "test_student_version_matches_fresh_generation",  # nbgrader generate_assignment
+    "test_nbgrader_cli_is_0_9",  # `nbgrader --version` alone takes 6 s of CPU
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its tiers (see the module docstring)."""
+    for item in items:
+        tiers = set(MODULE_TIERS.get(item.path.name, ()))
+        for name in item.fixturenames:
+            tiers.update(FIXTURE_TIERS.get(name, ()))
+        if item.originalname in SLOW_TESTS:
+            tiers.add("slow")
+        for tier in sorted(tiers):
+            item.add_marker(tier)
+
+
+@pytest.fixture(scope="session")
+def sandbox_status() -> tuple[bool, str]:
+    """``(works, why not)`` of the grading sandbox on this machine, probed once per session."""
+    from cs231n_grader.sandbox import sandbox_available
+
+    return sandbox_available()
+
+
+@pytest.fixture(autouse=True)
+def _skip_sandbox_tests_without_bubblewrap(request):
+    """Skip a ``sandbox`` test, saying why, when bubblewrap does not work here."""
+    if request.node.get_closest_marker("sandbox") is not None:
+        ok, why = request.getfixturevalue("sandbox_status")
+        if not ok:
+            pytest.skip(f"no sandbox here: {why}")
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """The reference solution, loaded from the solution notebook (once per session)."""
+    from cs231n_grader.reference import load_reference
+
+    return load_reference()
 
 
 def md5_of(path: Path) -> str:
@@ -37,15 +106,10 @@ def md5_of(path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def cifar_small_tarball(tmp_path_factory) -> Path:
-    """A small class-balanced ``cifar-10-python.tar.gz`` (official layout) built by make_cifar10.py."""
-    if not MAKE_CIFAR10.is_file():
-        pytest.fail(f"{MAKE_CIFAR10} not found: the tests need shared/ beside the repository "
-                    "(or CS231N_SHARED_DIR pointing at it).")
+    """A small class-balanced ``cifar-10-python.tar.gz`` in the official layout (generated)."""
     out = tmp_path_factory.mktemp("cifar_small_tarball")
-    subprocess.run([sys.executable, str(MAKE_CIFAR10), "--out", str(out), "--tarball",
-                    "--train-per-class", str(SMALL_TRAIN_PER_CLASS),
-                    "--test-per-class", str(SMALL_TEST_PER_CLASS)], check=True, capture_output=True)
-    return out / "cifar-10-python.tar.gz"
+    return write_cifar10(out, tarball=True, train_per_class=SMALL_TRAIN_PER_CLASS,
+                         test_per_class=SMALL_TEST_PER_CLASS)
 
 
 @pytest.fixture(scope="session")
@@ -67,5 +131,6 @@ def cifar_small_dir(cifar_small_tarball, tmp_path_factory) -> Path:
 def cifar_full_dir() -> Path:
     """The repository's ``data/`` with the full CIFAR-10 (or stand-in); skips when it is absent."""
     if not (FULL_DATA / "cifar-10-batches-py" / "test_batch").is_file():
-        pytest.skip("full CIFAR-10 not in data/: run `make data` (or `python -m cs231n_utils.data download`)")
+        pytest.skip("full CIFAR-10 not in data/: run `make data` "
+                    "(or `python -m cs231n_utils.data download`)")
     return FULL_DATA

@@ -2,6 +2,7 @@
 file:// URLs, bad archives, read-only data folders (bubblewrap), and the full data set when present."""
 from __future__ import annotations
 
+import ast
 import functools
 import io
 import json
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cs231n_utils import data as cd
 from conftest import REPO, md5_of
+from cs231n_utils import data as cd
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SPLIT = dict(num_training=150, num_validation=50, num_test=100)
@@ -199,6 +200,52 @@ def test_missing_batch_in_folder_named(cifar_small_dir, tmp_path):
         cd.get_cifar10_data(**SPLIT, data_dir=d)
 
 
+# --------------------------------------------------------------------------- the generated fixture
+
+def test_fixture_is_written_like_the_python2_originals(cifar_small_dir):
+    """Protocol-2 pickles of Python 2 byte strings: str keys under latin1, b'...' keys under bytes."""
+    path = batch_path(cifar_small_dir, "data_batch_1")
+    blob = path.read_bytes()
+    assert blob[:2] == b"\x80\x02" and b"numpy.core.multiarray" in blob
+    as_str = pickle.loads(blob, encoding="latin1")
+    as_bytes = pickle.loads(blob, encoding="bytes")
+    assert sorted(as_str) == ["batch_label", "data", "filenames", "labels"]
+    assert sorted(as_bytes) == [b"batch_label", b"data", b"filenames", b"labels"]
+    assert as_bytes[b"data"].dtype == np.uint8 and as_bytes[b"data"].shape == (40, 3072)
+    assert np.array_equal(as_str["data"], as_bytes[b"data"])
+    assert as_bytes[b"filenames"][0].endswith(b".png") and as_str["batch_label"] == "training batch 1 of 5"
+    meta = pickle.loads(batch_path(cifar_small_dir, "batches.meta").read_bytes(), encoding="bytes")
+    assert meta[b"label_names"] == [c.encode() for c in CLASSES]
+
+
+# --------------------------------------------------------------------------- module structure
+
+def kit_imports(module: Path) -> set[str]:
+    """The cs231n_utils modules that ``module`` imports (relative or absolute), at any depth."""
+    found = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cs231n_utils."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("cs231n_utils.")}
+    return found
+
+
+def test_data_modules_import_one_way():
+    """One job per module, imports forming a DAG: the format module imports no other, and data.py
+    (the CS231n API + CLI) is imported by none of them."""
+    package = REPO / "cs231n_utils"
+    graph = {p.stem: kit_imports(p) for p in package.glob("*.py") if p.stem != "__init__"}
+    assert graph["cifar10"] == set() and graph["atomic"] == set()
+    assert graph["archive"] == {"cifar10"}
+    assert graph["download"] == {"archive", "atomic", "cifar10"}
+    assert graph["cache"] == {"atomic", "cifar10"}
+    assert graph["data"] == {"cache", "cifar10", "download"}
+    assert not any("data" in deps for deps in graph.values())
+
+
 # --------------------------------------------------------------------------- get_cifar10_data
 
 def test_get_data_matches_cs231n_float64_path_exactly(cifar_small_dir, tmp_path):
@@ -278,6 +325,21 @@ def test_cache_false_writes_nothing(cifar_small_dir, tmp_path):
     assert leftovers(d) == [cd.FOLDER]
 
 
+def test_mapped_cache_survives_a_concurrent_rebuild(cifar_small_dir, tmp_path):
+    """A reader holding the mapped cache keeps its arrays while another process rebuilds it."""
+    from cs231n_utils import cache
+
+    d = copy_data(cifar_small_dir, tmp_path / "d")
+    root, mapped = cache.cifar10_arrays(d)  # builds the cache, then maps it
+    assert isinstance(mapped["train_X"], np.memmap) and not mapped["train_X"].flags.writeable
+    want = np.array(mapped["train_X"])
+    cdir = d / "cache" / cd.CACHE_NAME
+    flipped = {**mapped, "train_X": 255 - want}
+    assert cache.write_cache(cdir, flipped, cache.fingerprint(root))  # renamed over the old one
+    assert np.array_equal(mapped["train_X"], want)
+    assert np.array_equal(np.load(cdir / "train_X.npy"), 255 - want)
+
+
 def test_data_dir_may_be_the_batches_folder(cifar_small_dir, tmp_path):
     d = copy_data(cifar_small_dir, tmp_path / "d")
     a = cd.get_cifar10_data(**SPLIT, data_dir=d / cd.FOLDER)
@@ -328,14 +390,14 @@ np.savez(sys.argv[2], **out)
 
 
 def run_readonly(d: Path, out: Path) -> subprocess.CompletedProcess:
-    """Run get_cifar10_data in bubblewrap with ``d`` bind-mounted read-only (root ignores chmod)."""
-    if not shutil.which("bwrap"):
-        pytest.skip("bubblewrap (bwrap) not installed: apt-get install bubblewrap")
+    """Run get_cifar10_data in bubblewrap with ``d`` bind-mounted read-only (root ignores chmod);
+    tests calling it are marked ``sandbox`` (skipped where bubblewrap does not work)."""
     cmd = ["bwrap", "--bind", "/", "/", "--ro-bind", str(d), str(d), "--dev", "/dev", "--proc", "/proc",
            sys.executable, "-c", READONLY_SCRIPT, str(d), str(out)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.sandbox
 def test_read_only_data_dir_without_cache_computes_and_writes_nothing(cifar_small_dir, tmp_path):
     d = copy_data(cifar_small_dir, tmp_path / "d")
     r = run_readonly(d, tmp_path / "out.npz")
@@ -347,6 +409,7 @@ def test_read_only_data_dir_without_cache_computes_and_writes_nothing(cifar_smal
         np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-4, err_msg=k)
 
 
+@pytest.mark.sandbox
 def test_read_only_data_dir_uses_existing_cache(cifar_small_dir, tmp_path):
     d = copy_data(cifar_small_dir, tmp_path / "d")
     want = cd.get_cifar10_data(**SPLIT, data_dir=d)  # builds the cache
@@ -586,24 +649,20 @@ def test_full_data_default_split(cifar_full_dir):
 
 
 MEASURE = r"""
-import sys, time
+import sys
 from cs231n_utils.data import get_cifar10_data
-t, c = time.perf_counter(), time.process_time()
 out = get_cifar10_data(data_dir=sys.argv[1])
-wall, cpu = time.perf_counter() - t, time.process_time() - c
 # VmHWM: this process image's own peak. ru_maxrss would also count the (v)forking parent's RSS.
 hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
-print(wall, cpu, int(hwm) / 1024)
+print(int(hwm) / 1024)
 """
 
 
-def test_full_data_warm_call_is_fast_and_frugal(cifar_full_dir):
-    """Goal of the issue: <= 1 s warm, <= 0.9 GB peak RSS (a float32 X_train alone is 0.59 GB)."""
+def test_full_data_warm_call_is_memory_frugal(cifar_full_dir):
+    """Goal of the issue: <= 0.9 GB peak RSS (a float32 X_train alone is 0.59 GB; the mapped
+    uint8 cache adds its 0.15 GB). Its time goal (<= 1 s) is measured by benchmarks/bench_data.py."""
     runs = [subprocess.run([sys.executable, "-c", MEASURE, str(cifar_full_dir)], capture_output=True,
                            text=True, timeout=300) for _ in range(2)]  # the first may build the cache
     assert all(r.returncode == 0 for r in runs), runs[-1].stderr
-    wall, cpu, peak_mb = map(float, runs[-1].stdout.split())
+    peak_mb = float(runs[-1].stdout)
     assert peak_mb < 900, f"peak RSS {peak_mb:.0f} MB"
-    # CPU time, not wall time: other work on a 2-core machine inflates the wall clock (measured
-    # unloaded: ~0.5 s wall, ~0.35 s CPU)
-    assert cpu < 2.0, f"warm call used {cpu:.2f} s CPU ({wall:.2f} s wall)"

@@ -37,11 +37,6 @@ PARTIAL = {"relu_wrong_inequality": (5, 6), "softmax_no_max_subtraction": (6, 7)
 
 
 @pytest.fixture(scope="module")
-def ref():
-    return load_reference()
-
-
-@pytest.fixture(scope="module")
 def reference_cells():
     return solution_cells(default_notebook())
 

@@ -24,8 +24,6 @@ import pytest
 
 from cs231n_grader import demo, samples
 
-slow = pytest.mark.slow  # every test that grades (minutes on a loaded 2-core machine)
-
 A = demo.ASSIGNMENT
 SECRET = "test-distributed-secret"
 STUDENTS = ("reference", "untouched", "loss_not_averaged")  # full, zero, partial + a diagnosis
@@ -168,7 +166,6 @@ def parallel(template, tmp_path_factory) -> tuple[Path, subprocess.CompletedProc
     return course, run(course, *AUTOGRADE, A, "--workers", "2")
 
 
-@slow
 def test_parallel_equals_serial_gradebook_and_autograded(parallel, serial):
     course, proc = parallel
     same_as_serial(course, serial)
@@ -176,7 +173,6 @@ def test_parallel_equals_serial_gradebook_and_autograded(parallel, serial):
     assert re.search(r"graded 3, failed 0, skipped 0 .* submissions/min", proc.stderr)
 
 
-@slow
 def test_parallel_feedback_and_export_equal_serial(parallel, serial):
     course, _ = parallel
     run(course, sys.executable, "-m", "nbgrader", "generate_feedback", A)
@@ -186,7 +182,6 @@ def test_parallel_feedback_and_export_equal_serial(parallel, serial):
     assert (course / "grades.csv").read_text() == (serial / "grades.csv").read_text()
 
 
-@slow
 def test_rerun_skips_graded_and_force_regrades_one(parallel, serial):
     course, _ = parallel
     again = run(course, *AUTOGRADE, A, "--workers", "1")
@@ -196,7 +191,6 @@ def test_rerun_skips_graded_and_force_regrades_one(parallel, serial):
     same_as_serial(course, serial)
 
 
-@slow
 def test_json_verdict_of_one_folder(serial):
     proc = run(serial, *AUTOGRADE, "--json", str(serial / "submitted" / "loss_not_averaged" / A))
     verdict = json.loads(proc.stdout)
@@ -249,7 +243,6 @@ def busy_worker(address: str) -> str | None:
     return next((w for w, keys in processing.items() if any(str(k).startswith("grade-") for k in keys)), None)
 
 
-@slow
 def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial, tmp_path):
     course = copy_course(template, tmp_path / "course")
     port = free_port()
@@ -288,7 +281,6 @@ def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial
 
 
 # --- the coordinator killed mid-run, then re-run -------------------------------------------------------------
-@slow
 def test_killed_coordinator_then_rerun_loses_and_doubles_nothing(template, serial, tmp_path):
     course = copy_course(template, tmp_path / "course")
     first = subprocess.Popen([*AUTOGRADE, A, "--workers", "1", "--no-progress"], cwd=course, env=env(),
@@ -331,7 +323,6 @@ def postgres():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@slow
 def test_postgresql_gradebook_graded_in_parallel_exports_the_same(template, serial, postgres, tmp_path):
     course = copy_course(template, tmp_path / "course", db_url=postgres)
     run(course, sys.executable, "-m", "nbgrader", "generate_assignment", A, "--force")  # the rows, in PostgreSQL
@@ -348,7 +339,6 @@ def no_scores(db_url: str) -> bool:
                for auto, _, _ in nb["grades"].values())
 
 
-@slow
 def test_canary_data_missing_stops_before_any_grade(template, tmp_path):
     course = copy_course(template, tmp_path / "course")
     empty = tmp_path / "no_data"
@@ -360,7 +350,6 @@ def test_canary_data_missing_stops_before_any_grade(template, tmp_path):
     assert gradebook(sqlite(course)) == {} and not (course / "autograded").exists()
 
 
-@slow
 def test_canary_runner_broken_stops_before_any_grade(template, tmp_path):
     course = copy_course(template, tmp_path / "course")
     # an address-space limit too small for Python + numpy: the runner cannot start for anyone
@@ -371,7 +360,6 @@ def test_canary_runner_broken_stops_before_any_grade(template, tmp_path):
     assert gradebook(sqlite(course)) == {} and not (course / "autograded").exists()
 
 
-@slow
 def test_plain_nbgrader_autograde_errors_instead_of_zeros_when_data_is_missing(template, tmp_path):
     course = copy_course(template, tmp_path / "course")
     empty = tmp_path / "no_data"

@@ -50,7 +50,7 @@ def _grad_of(s: str) -> str:
 
 
 KEY_RESULTS = {
-    "P - Y over N": [rf"\bP\s*[-−–]\s*Y\b", r"\bY\s*[-−–]\s*P\b", rf"\bp\s*[-−–]\s*e{_SUB}y",
+    "P - Y over N": [r"\bP\s*[-−–]\s*Y\b", r"\bY\s*[-−–]\s*P\b", rf"\bp\s*[-−–]\s*e{_SUB}y",
                      r"\[\s*(?:np\.)?a?range\(\s*\w+\s*\)\s*,\s*y\s*\]\s*-=\s*1"],
     "ReLU mask S1 > 0": [rf"\b[Ss]{_SUB}1\}}?\s*(?:>=?|&gt;=?|≥|\\gt|\\geq?)\s*0",
                          rf"\b[Ss]{_SUB}1\}}?\s*(?:<=|≤|\\leq?)\s*0",
@@ -132,7 +132,7 @@ def catalogue_lines(given: set[str]) -> set[str]:
     lines = {m.message for m in diagnose.CATALOGUE}
     for student in samples.CLASS:
         for edit in student.edits:
-            lines.update(l.strip() for l in (edit.old + "\n" + edit.new).splitlines())
+            lines.update(text.strip() for text in (edit.old + "\n" + edit.new).splitlines())
     return {line for line in lines - given if len(line) >= MIN_LINE}
 
 

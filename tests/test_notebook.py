@@ -38,7 +38,6 @@ POINTS = {"test_forward": 10, "test_softmax_loss": 10, "test_backward": 20, "tes
 #: grade_ids of the code solution cells (TODOs)
 SOLUTION_CODE = ("forward", "softmax_loss", "backward", "train", "predict", "tuning", "candidates",
                  "best_hyperparameters")
-TIME_LIMIT_S = 180  # the whole solution notebook on the full CIFAR-10 stand-in, 2 cores
 
 BEGIN_RE = re.compile(r"^\s*#+\s*BEGIN SOLUTION")
 END_RE = re.compile(r"^\s*#+\s*END SOLUTION")
@@ -414,7 +413,7 @@ def full_run(tmp_path_factory, solution_nb):
 
 
 @needs_data
-def test_full_run_clean_and_in_time(full_run):
+def test_full_run_is_clean(full_run):
     nb = full_run["nb"]
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -423,8 +422,7 @@ def test_full_run_clean_and_in_time(full_run):
         if nbmeta(cell).get("grade"):
             assert stderr(cell) == "", (nbmeta(cell)["grade_id"], stderr(cell))
             assert not outputs(cell, "execute_result"), nbmeta(cell)["grade_id"]
-    print(f"solution notebook: {full_run['seconds']:.0f} s")
-    assert full_run["seconds"] <= TIME_LIMIT_S, f"took {full_run['seconds']:.0f} s > {TIME_LIMIT_S} s"
+    print(f"solution notebook: {full_run['seconds']:.0f} s (goal: benchmarks/bench_notebook.py)")
 
 
 @needs_data

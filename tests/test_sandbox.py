@@ -27,11 +27,10 @@ import pytest
 
 from cs231n_grader import kernel as sandbox_kernel
 from cs231n_grader.sandbox import (SANDBOX_HOME, Limits, SandboxUnavailable, interpreter_binds,
-                                          run_sandboxed, sandbox_available)
+                                          run_sandboxed)
 
 PY = sys.executable
-ok, why = sandbox_available()
-pytestmark = pytest.mark.skipif(not ok, reason=f"no sandbox here: {why}")
+# every test here is marked `sandbox` (tests/conftest.py) and skipped, with the reason, without it
 
 
 def py(code: str, workdir: Path, **kw):
@@ -437,8 +436,7 @@ def _autograded(course: Path, student: str) -> str:
 def test_autograde_completes_with_exit_code_zero(graded_course):
     course, run, seconds, _ = graded_course
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "error processing assignment" not in run.stderr
-    assert seconds < 120
+    assert "error processing assignment" not in run.stderr  # time per submission: bench_grading.py
 
 
 def test_every_student_gets_exactly_the_score_their_code_deserves(graded_course):

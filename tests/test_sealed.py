@@ -26,8 +26,8 @@ from cs231n_grader.scoring import score_part
 from cs231n_grader.sealed import run_sealed
 from cs231n_grader.secret import SECRET_ENV
 from cs231n_grader.preprocessors import HIDDEN_NOTE, strip_hidden_tests
-from cs231n_grader.reference import CodeCell, default_notebook, load_reference, repo_root, solution_cells
-from cs231n_grader.sandbox import Limits, sandbox_available
+from cs231n_grader.reference import CodeCell, default_notebook, repo_root, solution_cells
+from cs231n_grader.sandbox import Limits
 
 REPO = repo_root()
 NBGRADER = Path(sys.executable).with_name("nbgrader")
@@ -37,12 +37,7 @@ POINTS = DEFAULT_POINTS
 NBGRADER_ENV = {**os.environ, "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ.get('PATH', '')}",
                 SECRET_ENV: SECRET.decode()}
 
-pytestmark = pytest.mark.skipif(not sandbox_available()[0], reason=f"no sandbox: {sandbox_available()[1]}")
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference()
+# every test here is marked `sandbox` (tests/conftest.py) and skipped, with the reason, without it
 
 
 @pytest.fixture(scope="module")
@@ -484,11 +479,11 @@ STUDENTS = {
 
 
 @pytest.fixture(scope="module")
-def trained_net(ref, tmp_path_factory):
+def trained_net(ref, tmp_path_factory, cifar_full_dir):
     """A real (short) training run of the reference on CIFAR-10: weights that really classify."""
     from cs231n_utils.data import get_cifar10_data
 
-    data = get_cifar10_data()
+    data = get_cifar10_data(data_dir=cifar_full_dir)
     params = ref.init_params(3072, 50, 10, std=1e-4, seed=0, dtype=np.float32)
     ref.train(params, data["X_train"], data["y_train"], data["X_val"], data["y_val"], learning_rate=1e-3,
               learning_rate_decay=0.95, reg=0.25, num_iters=300, batch_size=200, seed=0)
