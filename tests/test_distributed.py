@@ -101,8 +101,8 @@ def copy_course(template: Path, dest: Path, db_url: str | None = None) -> Path:
     """A copy of the template course (its own gradebook; ``db_url`` replaces it)."""
     shutil.copytree(template, dest, symlinks=True)
     text = demo.course_config(dest, demo.repo_root())
-    if db_url:
-        text += f"c.CourseDirectory.db_url = {db_url!r}\n"
+    if db_url:  # PostgreSQL enforces the course foreign key SQLite ignores: name the course
+        text += f"c.CourseDirectory.db_url = {db_url!r}\nc.CourseDirectory.course_id = 'cs231n'\n"
     (dest / "nbgrader_config.py").write_text(text)
     return dest
 
