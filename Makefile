@@ -14,7 +14,7 @@ setup: $(VENV)/.installed          ## create .venv and install the kit with test
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,postgres]'
 	@touch $@
 
 data: setup                         ## fetch CIFAR-10 into data/ (honours CIFAR10_URL / CIFAR10_MD5)

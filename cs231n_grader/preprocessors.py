@@ -26,6 +26,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Bool, Float, Int, List, Unicode
 
+from cs231n_grader import faults
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
 from cs231n_grader.cells import sealed_cells
@@ -130,8 +131,8 @@ class SealedChecks(NbGraderPreprocessor):
         try:
             results = self.check(nb, resources, {part: float(cell.metadata["nbgrader"]["points"])
                                                  for cell, part in sealed})
-        except (SandboxUnavailable, ReferenceChanged):
-            raise  # the instructor's setup: refuse with instructions rather than grade unprotected
+        except (SandboxUnavailable, ReferenceChanged, faults.GraderFault):
+            raise  # the grader's own setup: an error of the run with instructions, never a zero
         except Exception:  # noqa: BLE001 - never abort: no verdict = 0 + flagged for review
             self.log.error("Sealed checks failed for %s (its autograded cells score 0 and are flagged "
                            "for manual review):\n%s", _who(resources), traceback.format_exc())
@@ -174,13 +175,16 @@ class SealedChecks(NbGraderPreprocessor):
             cases = [c for p in called for c in make_cases(p, secret, ref)]
             run = functools.partial(run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None)
             results, cell_errors = run_sealed(sealed_cells(nb), cases, limits=self._limits(), run=run)
+            if faults.runner_never_ready(results):  # the student's cells, or the runner itself?
+                faults.probe_runner(self._limits(), run=run)
             for part in called:
                 part_cases = [c for c in cases if c.part == part]
                 out[part] = score_part(part, part_cases, results, ref, points[part], cell_errors)
         if "accuracy" in points:
             net = Path(cd.format_path(cd.submitted_directory, info.get("student", "."),
                                       info.get("assignment", "."))) / self.net_filename
-            out["accuracy"] = check_accuracy(net, ref, points=points["accuracy"],
+            data = faults.evaluation_data()  # CIFAR-10 missing is the grader's fault, never a zero
+            out["accuracy"] = check_accuracy(net, ref, data=data, points=points["accuracy"],
                                              full_at=self.accuracy_full_at, zero_at=self.accuracy_zero_at)
         return out
 
