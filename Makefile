@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 OPENBLAS_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS
 
-.PHONY: setup data test demo bench clean-course
+.PHONY: setup data test demo bench clean-course release
 
 setup: $(VENV)/.installed          ## create .venv and install the kit with test extras
 
@@ -23,8 +23,12 @@ data: setup                         ## fetch CIFAR-10 into data/ (honours CIFAR1
 test: data                          ## set up, fetch data, run the whole test suite
 	$(PY) -m pytest
 
-demo: data                          ## the instructor's full cycle on the bundled class
+demo: data                          ## the instructor's full cycle on the bundled class (re-runs redo what changed)
 	$(PY) -m cs231n_grader.demo
+
+ASSIGNMENT ?= two_layer_net
+release: setup                      ## regenerate assignment/$(ASSIGNMENT)/ from solutions/ (kept as it was on failure)
+	$(PY) -m cs231n_grader.course release $(ASSIGNMENT)
 
 bench: data                         ## print the benchmark figures quoted in the README
 	$(PY) benchmarks/bench_data.py
