@@ -322,8 +322,12 @@ def run_cycle(course: Path, repo: Path | None = None, zip_every: int | None = 2)
         per_submission = (time.monotonic() - t0) / len(regrade)
         say(f"      {per_submission:.1f} s per submission (mean over {len(regrade)})")
     save_state(course, grader, digests)
-    say(f"[7/8] feedback: nbgrader generate_feedback {ASSIGNMENT} {' '.join(force)}".rstrip())
-    nbgrader(course, "feedback", "generate_feedback", ASSIGNMENT, *force)
+    feedback = [course / "feedback" / s / ASSIGNMENT / f"{NOTEBOOK[:-6]}.html" for s in students]
+    if not regrade and all(path.is_file() for path in feedback):
+        say("[7/8] feedback: nothing regraded, kept")
+    else:
+        say(f"[7/8] feedback: nbgrader generate_feedback {ASSIGNMENT} {' '.join(force)}".rstrip())
+        nbgrader(course, "feedback", "generate_feedback", ASSIGNMENT, *force)
     say("[8/8] export: nbgrader export --to grades.csv  (PartsExporter: per-part columns)")
     grades = course / "grades.csv"
     nbgrader(course, "export", "export", "--to", str(grades))

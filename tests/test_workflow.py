@@ -271,15 +271,32 @@ def test_score_table_shows_maxima_and_pending():
 
 def test_a_second_run_redoes_only_what_changed(cycle, capsys):
     course, rows = cycle
-    capsys.readouterr()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CS231N_GRADER_SECRET", SECRET)
-        again = demo.run_cycle(course)
-    said = capsys.readouterr().out
+    original = samples.student_notebook
+
+    def edited(release_nb, solution_nb, student):  # "untouched" hands in a note this time
+        nb = original(release_nb, solution_nb, student)
+        if student.student_id == "untouched":
+            nb.cells.append(nbformat.v4.new_markdown_cell("I will do it next week."))
+        return nb
+
+    def rerun() -> tuple[list, str]:
+        capsys.readouterr()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CS231N_GRADER_SECRET", SECRET)
+            mp.setattr(samples, "student_notebook", edited)
+            again = demo.run_cycle(course)
+        return again, capsys.readouterr().out
+
+    again, said = rerun()
     assert "release: unchanged" in said
-    assert f"0 changed submission(s) graded again, {len(samples.CLASS)} unchanged kept" in said
-    assert not (course / "logs" / "autograde.log").exists()  # nbgrader autograde did not run
+    assert f"1 changed submission(s) graded again, {len(samples.CLASS) - 1} unchanged kept" in said
+    graded = (course / "logs" / "autograde.log").read_text()
+    assert "/submitted/untouched/" in graded and "/submitted/reference/" not in graded
     assert {r["student_id"]: r for r in again} == rows
+    again, said = rerun()
+    assert f"0 changed submission(s) graded again, {len(samples.CLASS)} unchanged kept" in said
+    assert "feedback: nothing regraded, kept" in said
+    assert not (course / "logs" / "autograde.log").exists()  # nbgrader autograde did not run
 
 
 def test_regrading_is_idempotent(cycle):
