@@ -36,6 +36,11 @@ class RosterCollector(FileNameCollectorPlugin):
     """``FileNameCollectorPlugin`` that warns, once per student, when an archive's student id is
     not on the roster (the gradebook's students). The files are still collected."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # zip_collect logs each folder it creates as a WARNING; creating them is its job
+        self.log.addFilter(lambda record: not str(record.msg).startswith("Directory not found. Creating"))
+
     def collect(self, submitted_file: str):
         """nbgrader's match (``student_id``, ``file_id``, ``timestamp`` ...) or None."""
         info = super().collect(submitted_file)

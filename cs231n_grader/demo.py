@@ -202,7 +202,7 @@ def part_maxima(course: Path, assignment: str = ASSIGNMENT) -> dict:
 def score_table(rows: list[dict], maxima: dict | None = None) -> str:
     """A fixed-width student x part table; headers ``part/max``; pending parts say so."""
     maxima = maxima or {}
-    heads = [h + (f"/{maxima[c]:g}" if c in maxima else "") for h, c in zip(HEADS, PART_COLUMNS)]
+    heads = [h + (f"/{maxima[c]:g}" if c in maxima else "") for h, c in zip(HEADS, PART_COLUMNS, strict=True)]
     width = max([len("student")] + [len(r["student_id"]) for r in rows])
     col = max(9, *(len(h) + 1 for h in heads))
     lines = ["student".ljust(width) + "".join(h.rjust(col) for h in heads)]

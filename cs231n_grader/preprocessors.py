@@ -21,9 +21,14 @@ from pathlib import Path
 
 import nbformat
 from nbgrader import utils
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.api import MissingEntry
-from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells, SaveAutoGrades
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import (
+    ClearHiddenTests,
+    NbGraderPreprocessor,
+    OverwriteCells,
+    SaveAutoGrades,
+)
 from traitlets import Bool, Float, Int, List, Unicode
 
 from cs231n_grader import checks

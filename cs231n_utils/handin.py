@@ -9,7 +9,7 @@ with ``dateutil``, which reads the older ``2026-11-20-09-58-12`` as a time with 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: strftime/strptime format of the timestamp in hand-in names (always UTC, hence the Z)
 ZIP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -24,9 +24,9 @@ ZIP_NAME_REGEXP = (r".*/(?P<assignment>[^/]+?)--(?P<student_id>[^/]+?)--"
 def zip_name(assignment: str, student_id: str, when: datetime | None = None) -> str:
     """``<assignment>--<student_id>--<YYYYmmddTHHMMSSZ>.zip`` for a hand-in made at ``when``
     (default now; a naive ``when`` is taken as UTC)."""
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc)
+        when = when.astimezone(UTC)
     return f"{assignment}{SEPARATOR}{student_id}{SEPARATOR}{when.strftime(ZIP_TIME_FORMAT)}.zip"
 
 
