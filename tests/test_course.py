@@ -105,6 +105,35 @@ def read_csv(path: Path) -> dict:
         return {(r["assignment"], r["student_id"]): r for r in csv.DictReader(fh)}
 
 
+# --- 0. pieces, without nbgrader commands ------------------------------------------------------------
+
+def test_hand_in_names_parse_to_the_hand_in_time_in_nbgrader():
+    from nbgrader.utils import parse_utc
+
+    name = handin.zip_name(A, "j-doe", ON_TIME)
+    assert name == "two_layer_net--j-doe--20261120T095812Z.zip"
+    found = re.match(handin.ZIP_NAME_REGEXP, f"/course/downloaded/{A}/extracted/{name[:-4]}/{A}.ipynb")
+    assert found and found["student_id"] == "j-doe" and found["file_id"] == f"{A}.ipynb"
+    assert parse_utc(found["timestamp"]) == ON_TIME == handin.parse_timestamp(found["timestamp"])
+    assert parse_utc("2026-11-20-09-58-12") != ON_TIME  # the old documented form: read as an offset
+
+
+def test_export_names_in_every_command_line_form():
+    from cs231n_grader.exporter import _names
+
+    for given in (["[jdoe,asmith]"], ["jdoe,asmith"], ["jdoe", "asmith"], ["['jdoe', 'asmith']"]):
+        assert _names(given) == ["jdoe", "asmith"], given
+
+
+def test_percent_per_day_penalty():
+    from cs231n_grader.course import PercentPerDayPenalty
+
+    policy = PercentPerDayPenalty(percent_per_day=10.0)
+    assert policy.late_submission_penalty("x", 80.0, 60) == pytest.approx(8.0)  # 1 started day
+    assert policy.late_submission_penalty("x", 80.0, 26 * 3600) == pytest.approx(16.0)
+    assert policy.late_submission_penalty("x", 80.0, 30 * 86400) == pytest.approx(80.0)  # at most all
+
+
 # --- 1. the release, from a fresh clone ------------------------------------------------------------
 
 def test_nbgrader_works_without_activating_the_venv(tmp_path):
