@@ -186,8 +186,10 @@ def course(tmp_path_factory):
     reference = next(s for s in samples.CLASS if s.student_id == "reference")
     solved = samples.student_notebook(release_nb, root / "solutions" / A / f"{A}.ipynb", reference)
     untouched = nbformat.read(str(release_nb), as_version=4)
+    slipped = next(s for s in samples.CLASS if s.student_id == "loss_not_averaged")
+    answered = samples.student_notebook(release_nb, root / "solutions" / A / f"{A}.ipynb", slipped)
     hand_in(root, "jdoe", solved, ON_TIME)
-    hand_in(root, "asmith", untouched, LATE)
+    hand_in(root, "asmith", answered, LATE)  # written answers too: awaiting manual grading
     hand_in(root, "bsmith", untouched, ON_TIME)  # not on the roster
     step("zip_collect", "nbgrader", "zip_collect", A, "--force")
 
