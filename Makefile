@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 OPENBLAS_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS
 
-.PHONY: setup data test test-fast lint demo bench
+.PHONY: setup data test test-fast lint demo release student-bundle bench
 
 setup: $(VENV)/.installed          ## create .venv and install the kit with test extras
 
@@ -30,8 +30,12 @@ test-fast: setup                    ## the quick tier: no download, no bubblewra
 lint: setup                         ## the style gate CI runs (ruff, configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
 
-demo: data                          ## the instructor's full cycle on the bundled class
+demo: data                          ## the instructor's full cycle on the bundled class (re-runs redo what changed)
 	$(PY) -m cs231n_grader.demo
+
+ASSIGNMENT ?= two_layer_net
+release: setup                      ## regenerate assignment/$(ASSIGNMENT)/ from solutions/ (kept as it was on failure)
+	$(PY) -m cs231n_grader.course release $(ASSIGNMENT)
 
 bench: data                         ## print the benchmark figures quoted in the README
 	$(PY) benchmarks/bench_data.py

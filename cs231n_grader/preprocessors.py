@@ -22,8 +22,14 @@ from pathlib import Path
 
 import nbformat
 from nbgrader import utils
+from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, SaveAutoGrades
+from nbgrader.preprocessors import (
+    ClearHiddenTests,
+    NbGraderPreprocessor,
+    OverwriteCells,
+    SaveAutoGrades,
+)
 from traitlets import Bool, Float, Int, List, Unicode
 
 from cs231n_grader import faults
@@ -234,7 +240,14 @@ class SaveSealedGrades(SaveAutoGrades):
 
     def _add_score(self, cell, resources) -> None:
         if part_of(cell) is None:
-            return super()._add_score(cell, resources)
+            super()._add_score(cell, resources)
+            grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                              self.assignment_id, self.student_id)
+            if grade.auto_score is None and grade.manual_score is not None:
+                # an answer already graded by hand stays graded when the notebook is regraded
+                grade.needs_manual_grade = False
+                self.gradebook.db.commit()
+            return None
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
         verdict = resources.get(RESOURCES_KEY, {}).get(grade_id)
@@ -247,3 +260,32 @@ class SaveSealedGrades(SaveAutoGrades):
             grade.auto_score = max(0.0, min(float(verdict), max_points))
             grade.needs_manual_grade = grade.manual_score is not None or grade_id in resources.get(REVIEW_KEY, ())
         self.gradebook.db.commit()
+
+
+class OverwriteReleasedCells(OverwriteCells):
+    """Sanitize step in place of ``OverwriteCells``: a locked cell exactly as released (the
+    gradebook's source with its hidden tests cleared, as generate_assignment left it) is put
+    back to the gradebook's source silently. Stock OverwriteCells warns "checksum has changed!"
+    for every test cell that had hidden tests; the warning stays for cells a student edited."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            try:
+                source_cell = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                source_cell = None
+            if source_cell is not None and source_cell.locked and cell.source == released_source(
+                    source_cell.source, self.config):
+                cell.source = source_cell.source
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+def released_source(source: str, config) -> str | None:
+    """``source`` as generate_assignment releases it (ClearHiddenTests applied), or None."""
+    cell = nbformat.v4.new_code_cell(source)
+    try:
+        ClearHiddenTests(config=config)._remove_hidden_test_region(cell)
+    except RuntimeError:  # unterminated hidden block: nbgrader would not have released it
+        return None
+    return cell.source

@@ -18,6 +18,7 @@ import pytest
 
 from cs231n_grader import demo, diagnose, samples
 from cs231n_grader.exporter import PartsExporter
+from cs231n_utils import handin
 
 AUTO_PARTS = {"forward": 10, "softmax_loss": 10, "backward": 20, "train": 10, "predict": 5, "accuracy": 10}
 F, Z, P, L = "full", "zero", "partial", "lost"  # full points, none, strictly between, not full
@@ -163,11 +164,12 @@ def test_csv_has_per_part_columns_matching_the_gradebook(cycle):
         s = scores[student]
         for part in AUTO_PARTS:
             assert float(row[part]) == pytest.approx(s[f"test_{part}"]), (student, part)
-        assert float(row["derivation"]) == pytest.approx(s["derivation"])
-        assert float(row["written"]) == pytest.approx(
-            s["q_train_test_gap"] + s["q_max_subtraction"] + s["q_dead_relu"])
+        answered = samples.CLASS[[c.student_id for c in samples.CLASS].index(student)].code != "release"
+        # nobody graded by hand yet; unchanged answers are nbgrader's "No response" (0)
+        assert row["derivation"] == row["written"] == ("pending" if answered else "0")
+        assert row["needs_manual_grading"] == "yes" and row["assignment"] == demo.ASSIGNMENT
         assert float(row["total"]) == pytest.approx(sum(s.values()))
-        assert float(row["max_total"]) == 100
+        assert float(row["max_total"]) == 100 and row["late_penalty"] == "0"
 
 
 def test_export_with_the_explicit_exporter_flag_gives_the_same_csv(cycle):
@@ -264,9 +266,50 @@ def test_zip_collect_collected_part_of_the_class(cycle):
         student = z.name.split("--")[1]
         folder = course / "submitted" / student / demo.ASSIGNMENT
         assert (folder / "two_layer_net.ipynb").is_file()
-        assert (folder / "timestamp.txt").is_file()
+        stamp = z.name.split("--")[2][:-len(".zip")]  # 20261120T095912Z: UTC, read as such
+        assert (folder / "timestamp.txt").read_text().startswith(
+            handin.parse_timestamp(stamp).isoformat(" "))
         if samples.CLASS[[s.student_id for s in samples.CLASS].index(student)].net:
             assert (folder / "best_net.npz").is_file()
+
+
+def test_score_table_shows_maxima_and_pending():
+    row = {c: "10" for c in demo.PART_COLUMNS} | {"student_id": "jdoe", "derivation": "pending"}
+    table = demo.score_table([row], {"forward": 10, "derivation": 20, "total": 100})
+    head, line = table.splitlines()[:2]
+    assert "fwd/10" in head and "deriv/20" in head and "total/100" in head
+    assert "pending" in line and "awaits manual grading" in table
+
+
+def test_a_second_run_redoes_only_what_changed(cycle, capsys):
+    course, rows = cycle
+    original = samples.student_notebook
+
+    def edited(release_nb, solution_nb, student):  # "untouched" hands in a note this time
+        nb = original(release_nb, solution_nb, student)
+        if student.student_id == "untouched":
+            # a fixed cell id: nbformat gives new cells random ones, a change on every run
+            nb.cells.append(nbformat.v4.new_markdown_cell("I will do it next week.", id="late-note"))
+        return nb
+
+    def rerun() -> tuple[list, str]:
+        capsys.readouterr()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CS231N_GRADER_SECRET", SECRET)
+            mp.setattr(samples, "student_notebook", edited)
+            again = demo.run_cycle(course)
+        return again, capsys.readouterr().out
+
+    again, said = rerun()
+    assert "release: unchanged" in said
+    assert f"1 changed submission(s) graded again, {len(samples.CLASS) - 1} unchanged kept" in said
+    graded = (course / "logs" / "autograde.log").read_text()
+    assert "/submitted/untouched/" in graded and "/submitted/reference/" not in graded
+    assert {r["student_id"]: r for r in again} == rows
+    again, said = rerun()
+    assert f"0 changed submission(s) graded again, {len(samples.CLASS)} unchanged kept" in said
+    assert "feedback: nothing regraded, kept" in said
+    assert not (course / "logs" / "autograde.log").exists()  # nbgrader autograde did not run
 
 
 def test_regrading_is_idempotent(cycle):
