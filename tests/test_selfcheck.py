@@ -146,3 +146,16 @@ def test_missing_data_says_what_to_do(tmp_path):
     shutil.copy(RELEASE, tmp_path / selfcheck.NOTEBOOK)
     report = selfcheck.run_check("forward", tmp_path / selfcheck.NOTEBOOK)
     assert report.total == 0 and "Keep selfcheck.npz and selfcheck.json" in report.text()
+
+
+def test_the_data_holds_numbers_and_names_never_code_or_diagnosis_text():
+    """selfcheck.npz: plain numeric arrays only; selfcheck.json: labels, ids and output names. The
+    catalogue's messages (which state the formulas) stay with the grader."""
+    with np.load(RELEASE.parent / "selfcheck.npz", allow_pickle=False) as npz:
+        assert all(npz[k].dtype.kind in "fiu" for k in npz.files)
+    text = (RELEASE.parent / "selfcheck.json").read_text()
+    for mistake in diagnose.CATALOGUE:
+        assert mistake.message not in text
+    manifest = json.loads(text)
+    assert set(manifest) == {"seed", "parts", "mistakes"}
+    assert set(manifest["mistakes"]) <= {m.id for m in diagnose.CATALOGUE}
