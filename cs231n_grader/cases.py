@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cs231n_grader.parts import ALL_PARTS
+from cs231n_grader.parts import CALLED_PARTS
 from cs231n_grader.secret import case_rng
 
 
@@ -104,7 +104,7 @@ def make_cases(part: str, secret: bytes, ref) -> list[Case]:
             _, P = ref.softmax_loss(S2, y, params, reg)
             arrays = {"P": P, "y": y, "X": X, "S1": S1, "X2": X2, **_param_arrays(params)}
         else:
-            raise ValueError(f"unknown part {part!r}; parts are {ALL_PARTS}")
+            raise ValueError(f"unknown part {part!r}; parts are {CALLED_PARTS}")
         scalars = {"reg": reg, "standins": part == "predict"}
         cases.append(Case(f"{part}/{len(cases)}", part, label, arrays, scalars, kind))
     if part == "softmax_loss":

@@ -23,17 +23,11 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 from traitlets import Dict, Unicode
 
-#: column name -> grade_ids of the grade cells whose scores it sums (docs/ARCHITECTURE.md)
-DEFAULT_PARTS = {
-    "forward": ["test_forward"],
-    "softmax_loss": ["test_softmax_loss"],
-    "backward": ["test_backward"],
-    "train": ["test_train"],
-    "predict": ["test_predict"],
-    "accuracy": ["test_accuracy"],
-    "derivation": ["derivation"],
-    "written": ["q_train_test_gap", "q_max_subtraction", "q_dead_relu"],
-}
+from cs231n_grader.formatting import format_score
+from cs231n_grader.parts import PARTS
+
+#: column name -> grade_ids of the grade cells whose scores it sums (cs231n_grader.parts)
+DEFAULT_PARTS = {part.name: list(part.grade_ids) for part in PARTS}
 STUDENT_COLUMNS = ["student_id", "last_name", "first_name", "email"]
 TOTAL_COLUMNS = ["total", "max_total", "needs_manual_grading"]
 
@@ -121,5 +115,5 @@ def _grade_scores(notebooks: Iterable) -> tuple:
 
 
 def _fmt(value: float) -> str:
-    """Scores as plain decimals: 7.5, 10.0 (never numpy reprs or long float tails)."""
-    return f"{round(float(value), 2):.2f}".rstrip("0").rstrip(".") if value else "0"
+    """Scores as plain decimals: 7.5, 10 (never numpy reprs or long float tails)."""
+    return format_score(value or 0.0)

@@ -1,8 +1,10 @@
 """The sandboxed Jupyter kernel used during `nbgrader autograde`: kernelspec `cs231n-sandbox`.
 
 The kernelspec's argv starts this module's `run` command *outside* the sandbox; it starts ipykernel
-*inside* bubblewrap (cs231n_grader.sandbox) with the kernel's working directory (nbgrader's
-autograded/<student>/<assignment>/ copy) as the private writable folder. The sandbox has no network, so
+*inside* bubblewrap (cs231n_grader.sandbox), in a private copy of the kernel's working directory
+(nbgrader's autograded/<student>/<assignment>/): a size-limited tmpfs holding copies of its regular
+files only. The kernel never touches the host folder, and nothing it writes comes back: the executed
+notebook returns over the kernel protocol (output capped by SandboxedExecute). The sandbox has no network, so
 the kernel talks ZMQ over **ipc** (unix sockets): the kernel manager must use transport "ipc" with `ip`
 set to a socket path prefix inside a dedicated folder named `cs231n-ipc-*` (see `make_ipc_dir`); that
 folder alone is bound writable into the sandbox at the same path, so both sides see the same sockets.
@@ -41,6 +43,8 @@ LIMITS_ENV = "CS231N_SANDBOX_LIMITS"
 REPORT_ENV = "CS231N_SANDBOX_REPORT"
 DATA_SUBDIRS = ("cifar-10-batches-py", "cache/cifar10")
 """Only these parts of the data folder are visible to student code (never other caches, e.g. trained nets)."""
+#: run by path inside the sandbox (-P: nothing from its folder is importable): ipykernel + output cap
+LAUNCHER = Path(__file__).resolve().with_name("kernel_launcher.py")
 KERNEL_LIMITS = sandbox.Limits(cpu_seconds=1800, wall_seconds=3600.0, max_output_bytes=1 << 20)
 
 
@@ -170,12 +174,13 @@ def run_kernel(connection_file: str | Path, extra_args: list[str], workdir: Path
     if sandbox.unsafe_opt_out() and host_data_dir() is not None:  # no mounts: the real folder
         env["CS231N_DATA_DIR"] = str(host_data_dir())
     limits = kernel_limits()
-    argv = [sys.executable, "-P", "-c", INNER_LAUNCHER, str(limits.max_output_bytes),
+    argv = [sys.executable, "-P", str(LAUNCHER), str(limits.max_output_bytes),
             "-f", str(inner_cf), *extra_args]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts arrive as messages (interrupt_mode)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
     _watch_parent(os.getppid())
+    _guard_socket_folder(ipc_dir, socket_names(info) | {inner_cf.name})
     result = sandbox.run_sandboxed(argv, workdir=Path(workdir or Path.cwd()), ro_binds=binds,
                                    rw_binds=[ipc_dir], env=env, limits=limits)
     _write_report(result)
@@ -183,41 +188,6 @@ def run_kernel(connection_file: str | Path, extra_args: list[str], workdir: Path
     if result.reason:
         print(f"[{KERNEL_NAME}] kernel ended: {result.reason}", file=sys.stderr)
     return 0 if result.returncode == 0 else 1
-
-
-INNER_LAUNCHER = """
-import sys
-from ipykernel import iostream
-from ipykernel.kernelapp import IPKernelApp
-
-MAX = int(sys.argv[1])
-original = iostream.OutStream.write
-state = {"n": 0, "noted": False}
-
-def write(self, string):
-    room = MAX - state["n"]
-    if len(string) <= room:
-        original(self, string)
-    elif not state["noted"]:
-        state["noted"] = True
-        original(self, string[:max(room, 0)])
-        original(self, "\\n[output truncated in the kernel: more than %d characters]\\n" % MAX)
-    state["n"] += len(string)
-    return len(string)
-
-def reset(*_):
-    state.update(n=0, noted=False)
-
-iostream.OutStream.write = write
-app = IPKernelApp.instance()
-app.initialize(sys.argv[2:])
-app.shell.events.register("pre_execute", reset)
-app.start()
-"""
-"""Runs inside the sandbox: ipykernel whose stdout/stderr keep at most MAX characters per cell. A
-courtesy that keeps honest huge prints small at the source (the student controls this process); the
-grader's own caps in SandboxedExecute are what bound memory against a hostile kernel. Passed with -c
-so that starting the kernel does not import cs231n_utils."""
 
 
 def _watch_parent(parent: int, interval: float = 1.0) -> None:
@@ -229,6 +199,39 @@ def _watch_parent(parent: int, interval: float = 1.0) -> None:
             time.sleep(interval)
         os.kill(os.getpid(), signal.SIGTERM)
     threading.Thread(target=watch, name="watch-grader", daemon=True).start()
+
+
+CHANNELS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def socket_names(info: dict) -> set[str]:
+    """File names of the kernel's ipc sockets: '<ip basename>-<port>' per channel."""
+    return {f"{Path(info['ip']).name}-{info[c]}" for c in CHANNELS if c in info}
+
+
+def _guard_socket_folder(folder: Path, allowed: set[str], interval: float = 0.5) -> None:
+    """The socket folder is the one host folder the sandbox can write: student code must not store
+    files there. Once the kernel's sockets exist, a root grader takes the folder back (the sandbox
+    can then create nothing in it); in any mode, an entry other than the sockets stops the kernel."""
+    def watch():
+        locked = False
+        while True:
+            time.sleep(interval if locked else interval / 10)  # lock before student code can run
+            try:
+                names = set(os.listdir(folder))
+            except OSError:
+                return
+            if not locked and os.geteuid() == 0 and allowed - {"kernel.json"} <= names:
+                os.chown(folder, 0, 0)
+                os.chmod(folder, 0o755)
+                locked = True
+            stray = names - allowed
+            if stray:
+                _write_report(None, error=f"student code wrote {len(stray)} file(s) into the kernel's "
+                                          "socket folder on the grading host; the grader stopped the kernel")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+    threading.Thread(target=watch, name="guard-sockets", daemon=True).start()
 
 
 def _raise_exit(signum, frame):

@@ -29,6 +29,7 @@ import nbformat
 import numpy as np
 
 from cs231n_grader import reference
+from cs231n_grader.release import marker_patterns
 
 NOTEBOOK = "two_layer_net.ipynb"
 NET_FILE = "best_net.npz"
@@ -168,10 +169,11 @@ def cells_by_grade_id(nb) -> dict:
 
 
 def strip_markers(source: str) -> str:
-    """The solution code without nbgrader's ``### BEGIN/END SOLUTION`` marker lines."""
+    """The solution code without nbgrader's ``### BEGIN/END SOLUTION`` marker lines (the release's
+    :func:`cs231n_grader.release.marker_patterns`, with nbgrader's default delimiters)."""
+    begin_re, end_re = marker_patterns()
     lines = source.splitlines(keepends=True)
-    markers = ("### BEGIN SOLUTION", "### END SOLUTION")
-    return "".join(line for line in lines if not line.lstrip().startswith(markers))
+    return "".join(line for line in lines if not (begin_re.match(line) or end_re.match(line)))
 
 
 def apply_edit(source: str, edit: Edit, student_id: str) -> str:
@@ -232,7 +234,7 @@ def _parse_hparams(source: str, where) -> dict:
 def data_checksum(data_dir: Path | None = None) -> str:
     """blake2b of the CIFAR-10 batch files (names + contents), hex, 16 chars."""
     from cs231n_utils import data
-    root = Path(data_dir or data.default_data_dir()) / "cifar-10-batches-py"
+    root = Path(data_dir or data.default_data_dir()) / data.FOLDER
     digest = hashlib.blake2b(digest_size=8)
     for name in DATA_FILES:
         path = root / name

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from cs231n_grader import diagnose, runner
 from cs231n_grader.cases import Case, CaseOutcome
 from cs231n_grader.compare import expected_for_student, failure_reason
-from cs231n_grader.parts import ALL_PARTS
+from cs231n_grader.formatting import format_score
+from cs231n_grader.parts import FUNCTIONS
 
 #: case kinds whose answers the notebook shows (they earn points only together with hidden ones)
 PUBLIC_KINDS = frozenset({"toy"})
@@ -33,10 +34,11 @@ class PartResult:
     def summary(self) -> str:
         """One line for the feedback: what was checked, the points, the diagnosis."""
         if self.part == "accuracy":
-            text = f"Grader, on your saved best_net.npz: {self.note} → {self.score:g}/{self.max_points:g}."
+            text = (f"Grader, on your saved best_net.npz: {self.note} → "
+                    f"{format_score(self.score)}/{format_score(self.max_points)}.")
         else:
             text = (f"Grader, on hidden inputs: {self.passed}/{self.total} cases correct → "
-                    f"{self.score:g}/{self.max_points:g}.")
+                    f"{format_score(self.score)}/{format_score(self.max_points)}.")
             if self.note:
                 text += f" {self.note}"
         if self.diagnosis:
@@ -56,7 +58,7 @@ def safe_error(meta: dict) -> str:
     etype = etype if isinstance(etype, str) and etype in _BUILTIN_EXCEPTIONS else "an exception"
     cell, line = meta.get("error_cell"), meta.get("error_line")
     where = ""
-    if isinstance(cell, str) and cell in ALL_PARTS:
+    if isinstance(cell, str) and cell in FUNCTIONS:
         where = f" in your {cell} cell"
         if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**5:
             where += f", line {line}"

@@ -25,7 +25,7 @@ from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
 from cs231n_grader.scoring import score_part
 from cs231n_grader.sealed import run_sealed
 from cs231n_grader.secret import SECRET_ENV
-from cs231n_grader.preprocessors import HIDDEN_NOTE, strip_hidden_tests
+from cs231n_grader.preprocessors import HIDDEN_NOTE, StripHiddenTests
 from cs231n_grader.reference import CodeCell, default_notebook, repo_root, solution_cells
 from cs231n_grader.sandbox import Limits
 
@@ -310,6 +310,7 @@ def test_a_solution_cell_that_does_not_run_is_named(cells, cases, ref):
 # --- preprocessors ---------------------------------------------------------------------------------
 def test_strip_hidden_tests_leaves_a_note_and_tolerates_unterminated_blocks():
     src = "a = 1\n### BEGIN HIDDEN TESTS\nsecret()\n### END HIDDEN TESTS\nb = 2\n    ### BEGIN HIDDEN TESTS\n    x = 3"
+    strip_hidden_tests = StripHiddenTests().strip
     out, removed = strip_hidden_tests(src)
     assert removed and out == f"a = 1\n{HIDDEN_NOTE}\nb = 2\n    {HIDDEN_NOTE}"
     assert strip_hidden_tests("print(1)") == ("print(1)", False)
@@ -323,11 +324,11 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
             "X_test": rng.normal(size=(50, 3072)), "y_test": rng.integers(0, 10, 50)}
     cases = {
         "missing": (None, "not found"),
-        "pickled": ({**good, "W1": np.array([object()], dtype=object)}, "cannot be read as a plain npz"),
-        "extra key": ({**good, "W3": np.zeros(3)}, "exactly W1, b1, W2, b2"),
+        "pickled": ({**good, "W1": np.array([object()], dtype=object)}, "not real numbers"),
+        "missing key": ({k: v for k, v in good.items() if k != "b2"}, "lacks b2"),
         "wrong shape": ({**good, "W1": np.zeros((3071, 20))}, "W1 has shape"),
         "nan": ({**good, "b2": np.full(10, np.nan)}, "inf or nan"),
-        "strings": ({**good, "b1": np.array(["a"] * 20)}, "not a float array"),
+        "strings": ({**good, "b1": np.array(["a"] * 20)}, "not real numbers"),
     }
     for name, (net, reason) in cases.items():
         path = tmp_path / name.replace(" ", "_") / "best_net.npz"
@@ -346,6 +347,8 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
     S2, _ = ref.forward(data["X_val"], good)
     val = float(np.mean(np.argmax(S2, axis=1) == data["y_val"]))
     assert res.score == accuracy_score(val, 10) and f"validation accuracy {val:.3f}" in res.note
+    np.savez(real, **good, W3=np.zeros(3))  # the notebook's rule: other arrays are ignored, with a note
+    assert "ignored other arrays in real.npz: W3.npy" in check_accuracy(real, ref, data=data).note
 
 
 # --- a real nbgrader autograde ----------------------------------------------------------------------
@@ -596,7 +599,7 @@ def test_feedback_notes_name_the_mistake_without_hidden_code(course):
     assert "Diagnosis: your backward pass lets the gradient through the ReLU" in notes[0].data["text/plain"]
     nb = nbformat.read(autograded / "forger" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy")
-    assert "cannot be read as a plain npz" in json.dumps(cell.metadata["cs231n"]["verdict"])
+    assert "not real numbers" in json.dumps(cell.metadata["cs231n"]["verdict"])
     # the traps were live: stderr in the noisy student's test cells (stock nbgrader: 0 points)
     nb = nbformat.read(autograded / "noisy" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_forward")
