@@ -46,3 +46,8 @@ bench: data                         ## print the benchmark figures quoted in the
 .PHONY: student-bundle
 student-bundle: setup               ## dist/two_layer_net-student.zip: released notebook, student wheel, README, data script
 	$(PY) -m cs231n_grader.bundle
+
+.PHONY: selfcheck-data
+selfcheck-data: setup               ## recompute the students' self-check data from the solution notebook, then release
+	$(PY) -m cs231n_grader.selfcheck_data
+	$(MAKE) release ASSIGNMENT=two_layer_net

@@ -16,9 +16,10 @@ c = get_config()  # noqa: F821  (provided by nbgrader/traitlets when this file i
 import os  # noqa: E402
 import sys  # noqa: E402
 
-# An absolute root (nbgrader warns "root '.' is not absolute" otherwise): this file's folder;
-# traitlets defines __file__ when it loads the file.
-c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.getcwd()
+# An absolute root (nbgrader warns "root '.' is not absolute" otherwise): the folder nbgrader runs in,
+# as with "." -- not this file's folder, so a scratch course that load_subconfig()s this file (the
+# student bundle, the parallel grader's tasks, tests) stays the course.
+c.CourseDirectory.root = os.getcwd()
 # nbgrader runs `alembic` from PATH when it opens a gradebook: find it beside this interpreter,
 # so `.venv/bin/nbgrader ...` works without activating the venv.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")

@@ -9,9 +9,11 @@ import numpy as np
 
 from cs231n_grader import runner
 from cs231n_grader.cases import Case
-
-RTOL, ATOL = 1e-5, 1e-8
-MAX_OUTPUT_ELEMENTS = runner.MAX_OUTPUT_ELEMENTS
+from cs231n_utils.compare import (  # shared with the students' self-check: one judgement, one wording
+    allclose_scaled,
+    as_plain_float_array,
+    output_reason,
+)
 
 
 # --- the reference's outputs ---------------------------------------------------------------------
@@ -50,27 +52,6 @@ def expected_for_student(case: Case, got: dict, ref) -> dict[str, np.ndarray]:
 
 
 # --- comparison ---------------------------------------------------------------------------------
-def as_plain_float_array(value) -> np.ndarray | None:
-    """A plain float64 ndarray copy of an output array received from the runner, or None when it
-    is not a plain numeric array (object dtype, structured, a subclass, too large)."""
-    if type(value) is not np.ndarray or value.dtype.kind not in "fiub":
-        return None
-    if value.size > MAX_OUTPUT_ELEMENTS:
-        return None
-    return np.array(value, dtype=np.float64, copy=True)
-
-
-def allclose_scaled(got: np.ndarray, expected: np.ndarray, rtol: float = RTOL, atol: float = ATOL) -> bool:
-    """Same shape, finite, and |got - expected| <= atol·scale + rtol·|expected|, where scale is the
-    largest |expected| (at least 1): atol is relative to the output's magnitude."""
-    if got.shape != expected.shape:
-        return False
-    if not np.all(np.isfinite(got)):
-        return False
-    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
-    return bool(np.all(np.abs(got - expected) <= atol * scale + rtol * np.abs(expected)))
-
-
 HELPERS_IN_BACKWARD = ("backward() called forward(), softmax_loss() or loss_and_grads(): compute the "
                        "gradients from the P and the cache it is given, by the chain rule (differentiating "
                        "the loss numerically earns no points)")
@@ -85,20 +66,9 @@ def output_failures(case: Case, got: dict[str, np.ndarray], expected: dict[str, 
     for name, exp in expected.items():
         if name in runner.CALL_RECORDS:
             continue
-        g = as_plain_float_array(got[name]) if name in got else None
-        if name not in got:
-            out[name] = f"{_describe(name)}: missing from your result"
-        elif g is None:
-            out[name] = f"{_describe(name)}: not a plain numeric array"
-        else:
-            if g.size == exp.size == 1:
-                g = g.reshape(exp.shape)
-            if g.shape != exp.shape:
-                out[name] = f"{_describe(name)}: wrong shape, expected {_symbolic_shape(name)}"
-            elif not np.all(np.isfinite(g)):
-                out[name] = f"{_describe(name)}: contains inf or nan"
-            elif not allclose_scaled(g, exp):
-                out[name] = f"{_describe(name)}: wrong values"
+        reason = output_reason(name, got, exp)
+        if reason:
+            out[name] = reason
     return out
 
 
@@ -134,22 +104,3 @@ def train_failure_reason(case: Case, got: dict, expected: dict) -> str | None:
         if not allclose_scaled(g, exp):
             return f"{what}: wrong values"
     return None
-
-
-_NAMES = {"S2": "scores S2", "S1": "cache[1] (S1)", "X2": "cache[2] (X2)", "loss": "loss",
-          "P": "probabilities P", "dW1": "grads['W1']", "db1": "grads['b1']", "dW2": "grads['W2']",
-          "db2": "grads['b2']", "y_pred": "predictions", "loss_history": "history['loss_history']",
-          "train_acc_history": "history['train_acc_history']",
-          "val_acc_history": "history['val_acc_history']"}
-_SHAPES = {"S2": "(N, C)", "S1": "(N, H)", "X2": "(N, H)", "loss": "a scalar", "P": "(N, C)",
-           "dW1": "(D, H)", "db1": "(H,)", "dW2": "(H, C)", "db2": "(C,)", "y_pred": "(N,)"}
-
-
-def _describe(name: str) -> str:
-    """An output's name as the student's code spells it (``grads['W1']``)."""
-    return _NAMES.get(name, name)
-
-
-def _symbolic_shape(name: str) -> str:
-    """An output's shape in the symbols of docs/ARCHITECTURE.md, never the case's numbers."""
-    return _SHAPES.get(name, "the documented shape")

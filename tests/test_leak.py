@@ -232,7 +232,8 @@ def test_bundle_holds_what_students_need_and_nothing_else(bundle):
     assert len(wheels) == 1
     assert re.fullmatch(r"two_layer_net/cs231n_utils-[\w.]+-py3-none-any\.whl", wheels[0]), wheels
     expected = {"two_layer_net/two_layer_net.ipynb", "two_layer_net/README.md",
-                "two_layer_net/data/get_datasets.sh", wheels[0]}
+                "two_layer_net/data/get_datasets.sh", wheels[0],
+                "two_layer_net/selfcheck.json", "two_layer_net/selfcheck.npz"}  # self-check data: numbers
     expected |= {f"two_layer_net/{arc}" for _, arc in bundle_builder.EXTRA_FILES}
     assert set(files) == expected
     with zipfile.ZipFile(bundle) as zf:
