@@ -21,97 +21,19 @@ from __future__ import annotations
 
 import ast
 import importlib
-import json
 import sys
 import types
-from pathlib import Path
 
-from cs231n_grader.reference import PARTS, CodeCell, is_solution_cell, strip_magics
-
-DEFINITIONS_PREFIX = "cell:"
-MAX_CELL_CHARS = 200_000  # far above any real cell; bounds the parsing the trusted process does
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
-
-
-# --- the filter ---------------------------------------------------------------------------------
-def _constant(node: ast.expr) -> bool:
-    """A value computed without calling anything: literals, containers and arithmetic of them,
-    names and attributes (``np.float32``)."""
-    if isinstance(node, (ast.Constant, ast.Name)):
-        return True
-    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-        return all(_constant(e) for e in node.elts)
-    if isinstance(node, ast.Dict):
-        return all(k is not None and _constant(k) for k in node.keys) and all(map(_constant, node.values))
-    if isinstance(node, ast.UnaryOp):
-        return _constant(node.operand)
-    if isinstance(node, ast.BinOp):
-        return _constant(node.left) and _constant(node.right)
-    return isinstance(node, ast.Attribute) and _constant(node.value)
-
-
-def _plain_targets(target: ast.expr) -> bool:
-    if isinstance(target, ast.Name):
-        return True
-    return isinstance(target, (ast.Tuple, ast.List)) and all(map(_plain_targets, target.elts))
-
-
-def is_definition(stmt: ast.stmt) -> bool:
-    """Whether a top-level statement only defines names: import, def, class, ``NAME = constant``,
-    or a ``try`` around such statements (a guarded import)."""
-    if isinstance(stmt, _DEFS):
-        return True
-    if isinstance(stmt, ast.Assign):
-        return all(map(_plain_targets, stmt.targets)) and _constant(stmt.value)
-    if isinstance(stmt, ast.AnnAssign):
-        return isinstance(stmt.target, ast.Name) and stmt.value is not None and _constant(stmt.value)
-    if isinstance(stmt, ast.Try):
-        inner = stmt.body + stmt.orelse + stmt.finalbody + [s for h in stmt.handlers for s in h.body]
-        return all(is_definition(s) or isinstance(s, (ast.Pass, ast.Raise)) for s in inner)
-    return False
-
-
-def definitions(source: str) -> list[str]:
-    """The definition statements of a cell, each as source padded with blank lines so that it
-    keeps its line number. A cell that does not parse (or is too long) contributes nothing."""
-    if len(source) > MAX_CELL_CHARS:
-        return []
-    source = strip_magics(source)
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
-    lines = source.splitlines(keepends=True)
-    return ["\n" * (stmt.lineno - 1) + "".join(lines[stmt.lineno - 1:stmt.end_lineno])
-            for stmt in tree.body if is_definition(stmt)]
-
-
-# --- the notebook -------------------------------------------------------------------------------
-def _source(cell) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+from cs231n_grader.reference import PARTS
+from cs231n_utils.nbcells import DEFINITIONS_PREFIX, MAX_CELL_CHARS, CodeCell, graded_cells
 
 
 def sealed_cells(nb, parts: tuple[str, ...] = PARTS) -> list[CodeCell]:
-    """The code the sealed run executes, in notebook order: the first solution cell of each part
-    (grade_id in ``parts``) whole, magics stripped; every other code cell's definitions, one
-    CodeCell per statement keyed ``cell:<index>``. ``nb``: an nbformat notebook or a path."""
-    if isinstance(nb, (str, Path)):
-        nb = json.loads(Path(nb).read_text(encoding="utf-8"))
-    out, seen = [], set()
-    for index, cell in enumerate(nb.get("cells", [])):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        nbgrader = cell.get("metadata", {}).get("nbgrader") or {}
-        grade_id = nbgrader.get("grade_id")
-        if nbgrader.get("grade") and not nbgrader.get("solution"):
-            continue  # a test cell: the grader's own, restored by nbgrader; nothing to define
-        if is_solution_cell(cell) and grade_id in parts and grade_id not in seen:
-            seen.add(grade_id)
-            out.append(CodeCell(grade_id, strip_magics(_source(cell))))
-            continue
-        out.extend(CodeCell(f"{DEFINITIONS_PREFIX}{index}", stmt) for stmt in definitions(_source(cell)))
-    return out
+    """The code the sealed run executes, in notebook order (the rule of
+    :func:`cs231n_utils.nbcells.graded_cells`, which the students' self-check uses too): the first
+    solution cell of each part (grade_id in ``parts``) whole, magics stripped; every other code
+    cell's definitions, one CodeCell per statement keyed ``cell:<index>``."""
+    return graded_cells(nb, parts)
 
 
 def syntax_error_line(source: str) -> int | None:
