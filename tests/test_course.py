@@ -164,13 +164,13 @@ def test_a_failed_release_keeps_the_committed_one(tmp_path):
 # --- 2. the worked example ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """The guide's example up to the export; returns (course, {step: output})."""
+def course(tmp_path_factory, cifar_full_dir):
+    """The guide's example up to the export; returns (course, {step: output}). CIFAR-10 is there:
+    without it the accuracy part is the grader's fault and autograde stops (cs231n_grader.faults)."""
     root = new_course(tmp_path_factory.mktemp("course"))
     with open(root / "nbgrader_config.py", "a") as fh:
         fh.write(LATE_POLICY)
-    empty_data = tmp_path_factory.mktemp("no_cifar")
-    env = activated_env({"CS231N_DATA_DIR": str(empty_data), "CS231N_GRADER_SECRET": "test-course"})
+    env = activated_env({"CS231N_DATA_DIR": str(cifar_full_dir), "CS231N_GRADER_SECRET": "test-course"})
     out = {}
 
     def step(name, *args, check=True):

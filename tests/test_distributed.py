@@ -50,13 +50,15 @@ def run(course: Path, *args, check=True, **kw) -> subprocess.CompletedProcess:
 # --- fast: the pieces ---------------------------------------------------------------------------------
 def test_probe_runner_tells_the_graders_fault_from_a_students():
     from cs231n_grader import faults
+    from cs231n_grader.cases import CaseOutcome
     from cs231n_grader.sandbox import Limits
 
     faults.probe_runner(Limits(wall_seconds=60, cpu_seconds=30, memory_bytes=2 * 2**30))  # ready: no fault
     with pytest.raises(faults.GraderFault, match="cannot start even without any student code"):
         faults.probe_runner(Limits(wall_seconds=60, cpu_seconds=30, memory_bytes=40_000_000))
-    assert faults.runner_never_ready({"a": "your solution cells did not finish loading (x)"})
-    assert not faults.runner_never_ready({"a": ({}, {}), "b": "the grader's run stopped in train()"})
+    assert faults.runner_never_ready({"a": CaseOutcome(reason="your solution cells did not finish loading (x)")})
+    assert not faults.runner_never_ready({"a": CaseOutcome(meta={}, outputs={}),
+                                          "b": CaseOutcome(reason="the grader's run stopped in train()")})
 
 
 def test_submission_files_are_regular_files_that_stay_in_their_folder(tmp_path):
