@@ -16,7 +16,8 @@ grader computes them for that student.
 
     selfcheck.json  {"seed", "parts": {part: [{"id", "label", "kind", "scalars", "inputs", "outputs",
                      "standins": [key, ...], "mistakes": [[mistake_id, variant_index], ...]}]},
-                     "mistakes": {id: name}}
+                     "mistakes": {id: name},
+                     "diagnoses": {part: [[mistake_id, rule name in cs231n_utils.mistakes or null], ...]}}
     selfcheck.npz   "<case id>/in/<name>", "<case id>/out/<name>", "<case id>/out@<key>/<name>"
                     (the reference with the stand-ins of ``key``, cs231n_utils.selfcheck.standins_key),
                     "<case id>/mistake/<mistake_id>/<variant_index>/<name>" float64 arrays
@@ -35,6 +36,7 @@ from cs231n_grader import diagnose, runner
 from cs231n_grader.cases import Case, make_cases
 from cs231n_grader.compare import allclose_scaled, reference_outputs
 from cs231n_grader.reference import default_notebook, load_reference
+from cs231n_utils import mistakes
 from cs231n_utils.calls import PREDICT_CALLS, STANDIN_CALLS, standin_overrides
 from cs231n_utils.selfcheck import SELF_CHECKED, standins_key
 
@@ -75,10 +77,21 @@ def standin_settings(case: Case) -> list[dict]:
     return settings
 
 
+def rule_name(mistake) -> str | None:
+    """The name of a mistake's rule in cs231n_utils.mistakes (the self-check looks it up there)."""
+    if mistake.rule is None:
+        return None
+    if getattr(mistakes, mistake.rule.__name__, None) is not mistake.rule:
+        raise ValueError(f"the rule of {mistake.id} must be a function of cs231n_utils.mistakes")
+    return mistake.rule.__name__
+
+
 def build(ref) -> tuple[dict, dict[str, np.ndarray]]:
     """(manifest for selfcheck.json, arrays for selfcheck.npz) of the practice cases."""
     manifest = {"seed": PRACTICE_SEED.decode(), "parts": {},
-                "mistakes": {m.id: m.name for m in diagnose.CATALOGUE if m.part in PARTS}}
+                "mistakes": {m.id: m.name for m in diagnose.CATALOGUE if m.part in PARTS},
+                "diagnoses": {part: [[m.id, rule_name(m)] for m in diagnose.CATALOGUE if m.part == part]
+                              for part in PARTS}}
     arrays: dict[str, np.ndarray] = {}
     for part, cases in practice_cases(ref).items():
         entries = manifest["parts"][part] = []

@@ -28,10 +28,12 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
-from cs231n_utils.calls import call_part, helper_calls, standin_overrides
+from cs231n_utils import mistakes
+from cs231n_utils.calls import call_part, standin_overrides
 from cs231n_utils.compare import allclose_scaled, as_plain_float_array, case_failures
 from cs231n_utils.nbcells import exec_cells, graded_cells
 
@@ -60,8 +62,8 @@ class Report:
 # --- calling your function as the grader does -------------------------------------------------------
 #: the parts the self-check covers: every function the grader calls on cases
 SELF_CHECKED = ("forward", "softmax_loss", "backward", "train", "predict")
-#: the catalogued mistake of a backward() that calls the other functions (the grader's rule: it
-#: counts those calls, cs231n_utils.calls.helper_calls)
+#: the catalogued mistake of a backward() that calls the other functions (the grader counts those
+#: calls, cs231n_utils.calls.helper_calls, and gives such a backward no points)
 NUMERIC_BACKWARD = "backward_numeric"
 
 
@@ -115,6 +117,24 @@ def _variant(arrays: dict, case_id: str, mistake_id: str, index: int) -> dict[st
     return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
+def _diagnose(order: list, case: dict, inputs: dict, got: dict, expected: dict, arrays: dict) -> str | None:
+    """The first catalogued mistake (in the grader's order) your outputs on this case show: by its
+    rule (cs231n_utils.mistakes, the grader's own) or by the outputs of an altered reference."""
+    view = SimpleNamespace(arrays=inputs, scalars=case["scalars"], kind=case["kind"])
+    variants = {}
+    for mistake_id, index in case["mistakes"]:
+        variants.setdefault(mistake_id, []).append(index)
+    for mistake_id, rule in order:
+        try:
+            if rule is not None and getattr(mistakes, rule)(view, got, expected):
+                return mistake_id
+            if any(_matches(got, _variant(arrays, case["id"], mistake_id, i)) for i in variants.get(mistake_id, ())):
+                return mistake_id
+        except Exception:  # noqa: BLE001 - a malformed output just doesn't match this mistake
+            continue
+    return None
+
+
 def _expected(arrays: dict, case: dict, got: dict) -> dict[str, np.ndarray]:
     """The reference's outputs to compare yours with: with the stand-ins your function used, as
     the grader chooses them (train() or predict() that bypass a stand-in are compared with the
@@ -155,6 +175,7 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         report.total = len(cases)
         return report
     found = Counter()
+    order = manifest["diagnoses"][part]  # the grader's catalogue order
     for case in cases:
         report.total += 1
         case = {**case, "part": part}
@@ -166,22 +187,20 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
             say(f"  ✗ {case['label']}: {error_words(exc)}")
             continue
         # every wrong output, in the grader's order and words (the verdict scoring.score_part uses)
-        failed = case_failures(part, got, _expected(arrays, case, got))
+        expected = _expected(arrays, case, got)
+        failed = case_failures(part, got, expected)
         if not failed:
             report.passed += 1
             say(f"  ✓ {case['label']}")
             continue
         say(f"  ✗ {case['label']}: " + "; ".join(dict.fromkeys(failed.values())))
-        if part == "backward" and helper_calls(got) > 0:
-            found[NUMERIC_BACKWARD] += 1
-            continue
-        for mistake_id, index in case["mistakes"]:
-            if _matches(got, _variant(arrays, case["id"], mistake_id, index)):
-                found[mistake_id] += 1
-                break
+        mistake_id = _diagnose(order, case, inputs, got, expected, arrays)
+        if mistake_id:
+            found[mistake_id] += 1
     say(f"  {report.passed}/{report.total} practice cases correct.")
     if found:
-        best = max(found, key=found.get)
+        ids = [mistake_id for mistake_id, _ in order]  # the most frequent; ties: the grader's order
+        best = max(found, key=lambda i: (found[i], -ids.index(i)))
         report.diagnosis = manifest["mistakes"].get(best, best)
         say(f"  Diagnosis: your outputs match a known mistake: {report.diagnosis}. "
             "After grading, the feedback explains any mistake it finds.")

@@ -19,7 +19,7 @@ from cs231n_grader import diagnose, samples, scoring, sealed, selfcheck_data
 from cs231n_grader.cases import make_cases
 from cs231n_grader.compare import HELPERS_IN_BACKWARD
 from cs231n_grader.parts import CALLED_PARTS
-from cs231n_utils import selfcheck
+from cs231n_utils import mistakes, selfcheck
 from cs231n_utils.nbcells import exec_cells, graded_cells
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,9 +107,8 @@ MISTAKES = [s for s in samples.CLASS if s.edits and getattr(s.edits[0], "grade_i
 def test_same_verdict_words_and_diagnosis_as_the_grader(student, tmp_path, ref):
     """A bundled mistake student: the self-check's per-case lines are the grader's failures on the
     same practice cases (score_part through the runner's code path), and it names the grader's
-    diagnosis, by the catalogue's short name, when that diagnosis comes from a reference variant or
-    from backward's helper calls (the other rules need the reference's code at check time: not
-    shipped)."""
+    diagnosis, by the catalogue's short name (a diagnosis the grader finds beyond the catalogue,
+    cs231n_grader.locate, needs the reference's code: the self-check names none)."""
     part = student.edits[0].grade_id
     nb = samples.student_notebook(RELEASE, SOLUTION, student)
     report = selfcheck.run_check(part, folder_with(tmp_path, nb))
@@ -120,11 +119,12 @@ def test_same_verdict_words_and_diagnosis_as_the_grader(student, tmp_path, ref):
     assert crosses == graded.failures
     assert (report.passed, report.total) == (graded.passed, graded.total)
     assert graded.failures, f"{student.student_id}: the practice cases do not show this mistake"
-    named = {m.id for m in diagnose.CATALOGUE if m.variants} | {selfcheck.NUMERIC_BACKWARD}
-    if graded.diagnosis and graded.diagnosis[0] in named:
+    if graded.diagnosis and graded.diagnosis[0] in diagnose.BY_ID:
         assert report.diagnosis == diagnose.BY_ID[graded.diagnosis[0]].name
     else:
         assert report.diagnosis is None
+    if student.mistake_id:
+        assert graded.diagnosis[0] == student.mistake_id
 
 
 def test_a_numeric_backward_earns_nothing_here_as_with_the_grader(tmp_path, ref):
@@ -200,13 +200,18 @@ def test_missing_data_says_what_to_do(tmp_path):
 
 
 def test_the_data_holds_numbers_and_names_never_code_or_diagnosis_text():
-    """selfcheck.npz: plain numeric arrays only; selfcheck.json: labels, ids and output names. The
-    catalogue's messages (which state the formulas) stay with the grader."""
+    """selfcheck.npz: plain numeric arrays only; selfcheck.json: labels, ids, output names, the
+    mistakes' short names and the names of the rules (functions of the students' own
+    cs231n_utils.mistakes). The catalogue's messages (which state the formulas) stay with the grader;
+    tests/test_leak.py checks that no name gives a formula away."""
     with np.load(RELEASE.parent / "selfcheck.npz", allow_pickle=False) as npz:
         assert all(npz[k].dtype.kind in "fiu" for k in npz.files)
     text = (RELEASE.parent / "selfcheck.json").read_text()
     for mistake in diagnose.CATALOGUE:
         assert mistake.message not in text
     manifest = json.loads(text)
-    assert set(manifest) == {"seed", "parts", "mistakes"}
-    assert set(manifest["mistakes"]) <= {m.id for m in diagnose.CATALOGUE}
+    assert set(manifest) == {"seed", "parts", "mistakes", "diagnoses"}
+    assert manifest["mistakes"] == {m.id: m.name for m in diagnose.CATALOGUE if m.part in selfcheck.SELF_CHECKED}
+    for part, order in manifest["diagnoses"].items():
+        assert [i for i, _ in order] == [m.id for m in diagnose.CATALOGUE if m.part == part]
+        assert all(rule is None or getattr(mistakes, rule) is diagnose.BY_ID[i].rule for i, rule in order)
