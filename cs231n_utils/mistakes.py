@@ -54,9 +54,9 @@ def choice_n_minus_1(case, got, expected):
     rows, _ = _batch_rows(got)
     if rows is None:
         return False
-    N, bs = case.arrays["X"].shape[0], case.scalars["batch_size"]
-    rng = np.random.default_rng(case.scalars["seed"])
-    drawn = np.array([rng.choice(N - 1, size=bs, replace=True) for _ in range(rows.shape[0])])
+    all_but_last, bs = case.arrays["X"].shape[0] - 1, case.scalars["batch_size"]
+    rng = np.random.default_rng(case.scalars["seed"])  # the given sampler, on all examples but the last
+    drawn = np.array([rng.choice(all_but_last, size=bs, replace=True) for _ in range(rows.shape[0])])
     return drawn.shape == rows.shape and bool(np.array_equal(drawn, rows))
 
 
