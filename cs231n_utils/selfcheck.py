@@ -33,7 +33,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from cs231n_utils import mistakes
-from cs231n_utils.calls import call_part, standin_overrides
+from cs231n_utils.calls import call_part, helper_calls, standin_overrides
 from cs231n_utils.compare import allclose_scaled, as_plain_float_array, case_failures
 from cs231n_utils.nbcells import exec_cells, graded_cells
 
@@ -62,9 +62,6 @@ class Report:
 # --- calling your function as the grader does -------------------------------------------------------
 #: the parts the self-check covers: every function the grader calls on cases
 SELF_CHECKED = ("forward", "softmax_loss", "backward", "train", "predict")
-#: the catalogued mistake of a backward() that calls the other functions (the grader counts those
-#: calls, cs231n_utils.calls.helper_calls, and gives such a backward no points)
-NUMERIC_BACKWARD = "backward_numeric"
 
 
 def standins_key(overrides: dict) -> str:
@@ -174,7 +171,7 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         say(f"  ✗ no function {part}() is defined by your solution cells")
         report.total = len(cases)
         return report
-    found = Counter()
+    found, numeric = Counter(), False
     order = manifest["diagnoses"][part]  # the grader's catalogue order
     for case in cases:
         report.total += 1
@@ -189,6 +186,7 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         # every wrong output, in the grader's order and words (the verdict scoring.score_part uses)
         expected = _expected(arrays, case, got)
         failed = case_failures(part, got, expected)
+        numeric = numeric or (part == "backward" and helper_calls(got) > 0)
         if not failed:
             report.passed += 1
             say(f"  ✓ {case['label']}")
@@ -204,7 +202,7 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         report.diagnosis = manifest["mistakes"].get(best, best)
         say(f"  Diagnosis: your outputs match a known mistake: {report.diagnosis}. "
             "After grading, the feedback explains any mistake it finds.")
-    if found[NUMERIC_BACKWARD]:
+    if numeric:
         say("  The grader gives a backward() that calls forward(), softmax_loss() or loss_and_grads() "
             "no points, whatever its values.")
     if report.ok:

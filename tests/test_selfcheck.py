@@ -130,7 +130,7 @@ def test_same_verdict_words_and_diagnosis_as_the_grader(student, tmp_path, ref):
 def test_a_numeric_backward_earns_nothing_here_as_with_the_grader(tmp_path, ref):
     """backward() by centred differences of forward + softmax_loss: right values on the toy case,
     but the self-check counts its helper calls as the grader does, and says it earns no points."""
-    student = next(s for s in samples.CLASS if s.mistake_id == selfcheck.NUMERIC_BACKWARD)
+    student = next(s for s in samples.CLASS if s.mistake_id == "backward_numeric")
     nb = samples.student_notebook(RELEASE, SOLUTION, student)
     report = selfcheck.run_check("backward", folder_with(tmp_path, nb))
     assert report.passed == 0 and report.total >= 5
