@@ -97,6 +97,13 @@ def test_the_released_notebook_calls_the_self_check():
         assert any(f'check("{part}")' in s for s in sources), part
 
 
+def graded_on_practice(part: str, nb, ref):
+    """The grader's PartResult of ``nb`` on the practice cases (score_part, the runner's code path)."""
+    cases = selfcheck_data.practice_cases(ref)[part]
+    return scoring.score_part(part, cases, sealed.run_in_process(exec_cells(graded_cells(nb), errors={}), cases),
+                              ref, points=10)
+
+
 # every bundled student with a mistake in a self-checked part (not the one whose train() ends its
 # own process: run in the student's kernel, the self-check would end with it, as the notebook does)
 MISTAKES = [s for s in samples.CLASS if s.edits and getattr(s.edits[0], "grade_id", None) in selfcheck.SELF_CHECKED
@@ -112,9 +119,7 @@ def test_same_verdict_words_and_diagnosis_as_the_grader(student, tmp_path, ref):
     part = student.edits[0].grade_id
     nb = samples.student_notebook(RELEASE, SOLUTION, student)
     report = selfcheck.run_check(part, folder_with(tmp_path, nb))
-    cases = selfcheck_data.practice_cases(ref)[part]
-    namespace = exec_cells(graded_cells(nb), errors={})
-    graded = scoring.score_part(part, cases, sealed.run_in_process(namespace, cases), ref, points=10)
+    graded = graded_on_practice(part, nb, ref)
     crosses = [line[len("  ✗ "):] for line in report.lines if line.startswith("  ✗ ")]
     assert crosses == graded.failures
     assert (report.passed, report.total) == (graded.passed, graded.total)
@@ -127,15 +132,31 @@ def test_same_verdict_words_and_diagnosis_as_the_grader(student, tmp_path, ref):
         assert graded.diagnosis[0] == student.mistake_id
 
 
-def test_a_numeric_backward_earns_nothing_here_as_with_the_grader(tmp_path, ref):
-    """backward() by centred differences of forward + softmax_loss: right values on the toy case,
-    but the self-check counts its helper calls as the grader does, and says it earns no points."""
+#: a backward() through the kit's own numeric gradient helper (the sample student writes the loop)
+NUMERIC_BY_HELPER = """\
+    from cs231n_utils.gradient_check import eval_numerical_gradient
+    loss = lambda _: softmax_loss(forward(X, params)[0], y, params, reg)[0]
+    return {name: eval_numerical_gradient(loss, params[name]) for name in params}
+"""
+
+
+@pytest.mark.parametrize("how", ["own_loop", "gradient_check"])
+def test_a_numeric_backward_earns_nothing_here_as_with_the_grader(how, tmp_path, ref):
+    """backward() by centred differences of forward + softmax_loss (the sample student's loop, or
+    cs231n_utils.gradient_check): right values on the toy case, but the self-check counts its
+    helper calls as the grader does, gives the grader's verdict and says it earns no points."""
     student = next(s for s in samples.CLASS if s.mistake_id == "backward_numeric")
     nb = samples.student_notebook(RELEASE, SOLUTION, student)
+    if how == "gradient_check":
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "backward")
+        cell.source = cell.source.replace(samples.NUMERIC_BACKWARD, NUMERIC_BY_HELPER)
+        assert "eval_numerical_gradient" in cell.source
     report = selfcheck.run_check("backward", folder_with(tmp_path, nb))
-    assert report.passed == 0 and report.total >= 5
-    assert all(HELPERS_IN_BACKWARD in line for line in report.lines if line.startswith("  ✗ "))
-    assert report.diagnosis == diagnose.BY_ID["backward_numeric"].name
+    graded = graded_on_practice("backward", nb, ref)
+    assert report.passed == graded.passed == 0 and report.total == graded.total >= 5
+    crosses = [line[len("  ✗ "):] for line in report.lines if line.startswith("  ✗ ")]
+    assert crosses == graded.failures and all(HELPERS_IN_BACKWARD in c for c in crosses)
+    assert report.diagnosis == diagnose.BY_ID["backward_numeric"].name and graded.diagnosis[0] == "backward_numeric"
     assert "no points" in report.text()
 
 
@@ -160,10 +181,8 @@ def _edited(grade_id: str, old: str, new: str):
 def test_bypassing_a_stand_in_is_judged_as_the_grader_judges_it(part, old, new, tmp_path, ref):
     nb = _edited(part, old, new)
     report = selfcheck.run_check(part, folder_with(tmp_path, nb))
-    cases = selfcheck_data.practice_cases(ref)[part]
-    graded = scoring.score_part(part, cases, sealed.run_in_process(exec_cells(graded_cells(nb), errors={}), cases),
-                                ref, points=10)
-    assert (report.passed, report.total) == (graded.passed, graded.total) == (len(cases), len(cases)), report.text()
+    graded = graded_on_practice(part, nb, ref)
+    assert report.ok and (report.passed, report.total) == (graded.passed, graded.total), report.text()
 
 
 def _with_cell(source: str, after: str, code: str):
