@@ -20,8 +20,11 @@ $(VENV)/.installed: pyproject.toml
 data: setup                         ## fetch CIFAR-10 into data/ (honours CIFAR10_URL / CIFAR10_MD5)
 	$(PY) -m cs231n_utils.data download
 
+# Two pytest workers, a test module per worker (fixtures are module-scoped: a course graded once per
+# module); the slowest tests are listed at the end. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 test: data                          ## set up, fetch data, run the whole test suite
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 # The tiers are markers assigned in tests/conftest.py.
 test-fast: setup                    ## the quick tier: no download, no bubblewrap, under a minute
