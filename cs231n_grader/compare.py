@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cs231n_grader import runner
+from cs231n_grader import chain, runner
 from cs231n_grader.cases import Case
 
 RTOL, ATOL = 1e-5, 1e-8
@@ -66,20 +66,20 @@ def failure_reason(case: Case, got: dict[str, np.ndarray], expected: dict[str, n
         if name == runner.STANDIN_CALLS or (case.part == "train" and name in runner.PARAM_NAMES):
             continue
         if name not in got:
-            return f"{_describe(name)}: missing from your result"
+            return f"{_describe(name, case.part)}: missing from your result"
         g = as_plain_float_array(got[name])
         if g is None:
-            return f"{_describe(name)}: not a plain numeric array"
+            return f"{_describe(name, case.part)}: not a plain numeric array"
         if case.part == "train":
             continue
         if g.size == exp.size == 1:
             g = g.reshape(exp.shape)
         if g.shape != exp.shape:
-            return f"{_describe(name)}: wrong shape, expected {_symbolic_shape(name)}"
+            return f"{_describe(name, case.part)}: wrong shape, expected {_symbolic_shape(name, case.part)}"
         if not np.all(np.isfinite(g)):
-            return f"{_describe(name)}: contains inf or nan"
+            return f"{_describe(name, case.part)}: contains inf or nan"
         if not allclose_scaled(g, exp):
-            return f"{_describe(name)}: wrong values"
+            return f"{_describe(name, case.part)}: wrong values"
     if case.part == "train":
         return _train_failure_reason(case, got, expected, ref)
     return None
@@ -131,13 +131,14 @@ _NAMES = {"S2": "scores S2", "S1": "cache[1] (S1)", "X2": "cache[2] (X2)", "loss
           "val_acc_history": "history['val_acc_history']"}
 _SHAPES = {"S2": "(N, C)", "S1": "(N, H)", "X2": "(N, H)", "loss": "a scalar", "P": "(N, C)",
            "dW1": "(D, H)", "db1": "(H,)", "dW2": "(H, C)", "db2": "(C,)", "y_pred": "(N,)"}
+_PART_NAMES = {chain.PART: (chain.NAMES, chain.SHAPES)}  # parts whose output names mean other things
 
 
-def _describe(name: str) -> str:
+def _describe(name: str, part: str | None = None) -> str:
     """An output's name as the student's code spells it (``grads['W1']``)."""
-    return _NAMES.get(name, name)
+    return _PART_NAMES.get(part, (_NAMES, _SHAPES))[0].get(name, name)
 
 
-def _symbolic_shape(name: str) -> str:
+def _symbolic_shape(name: str, part: str | None = None) -> str:
     """An output's shape in the symbols of docs/ARCHITECTURE.md, never the case's numbers."""
-    return _SHAPES.get(name, "the documented shape")
+    return _PART_NAMES.get(part, (_NAMES, _SHAPES))[1].get(name, "the documented shape")

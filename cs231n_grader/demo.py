@@ -36,8 +36,8 @@ ASSIGNMENT = "two_layer_net"
 NOTEBOOK = "two_layer_net.ipynb"
 #: LMS-style archive names (FileNameCollectorPlugin.named_regexp in the repo's nbgrader_config.py)
 ZIP_NAME = ASSIGNMENT + "--{student}--{stamp}.zip"
-PART_COLUMNS = ["forward", "softmax_loss", "backward", "train", "predict", "accuracy",
-                "derivation", "written", "total"]
+PART_COLUMNS = ["forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict",
+                "accuracy", "derivation", "written", "total"]
 
 
 class StepFailed(RuntimeError):
@@ -179,7 +179,7 @@ def read_grades(csv_path: Path) -> list[dict]:
 def score_table(rows: list[dict]) -> str:
     """A fixed-width student x part table."""
     width = max([len("student")] + [len(r["student_id"]) for r in rows])
-    heads = ["fwd", "loss", "bwd", "train", "pred", "acc", "deriv", "written", "total"]
+    heads = ["fwd", "loss", "chain", "bwd", "train", "pred", "acc", "deriv", "written", "total"]
     lines = ["student".ljust(width) + "".join(h.rjust(8) for h in heads)]
     for row in rows:
         cells = "".join(row[c].rjust(8) for c in PART_COLUMNS)

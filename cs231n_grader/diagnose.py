@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from cs231n_grader import runner
+from cs231n_grader import chain, chain_check, runner
 from cs231n_grader.cases import Case
 from cs231n_grader.compare import (
     allclose_scaled,
@@ -226,7 +226,7 @@ CATALOGUE: tuple[Mistake, ...] = (
             "your argmax runs over the wrong axis: argmax over the classes (axis=1) gives one label "
             "per example",
             rule=_predict_axis),
-)
+) + tuple(Mistake(mid, chain.PART, message, rule=rule) for mid, message, rule in chain_check.MISTAKES)
 BY_ID = {m.id: m for m in CATALOGUE}
 
 

@@ -5,7 +5,8 @@ assignment want to see *where* points were lost, so :class:`PartsExporter` write
 assignment, one row per student on the roster (students without a submission get zeros):
 
     student_id, last_name, first_name, email,
-    forward, softmax_loss, backward, train, predict, accuracy,   (autograded parts)
+    forward, softmax_loss, chain_rule_factors, backward, train,
+    predict, accuracy,                                           (autograded parts)
     derivation, written,                                         (manually graded parts)
     total, max_total, needs_manual_grading
 
@@ -27,6 +28,7 @@ from traitlets import Dict, Unicode
 DEFAULT_PARTS = {
     "forward": ["test_forward"],
     "softmax_loss": ["test_softmax_loss"],
+    "chain_rule_factors": ["test_chain_rule_factors"],
     "backward": ["test_backward"],
     "train": ["test_train"],
     "predict": ["test_predict"],

@@ -39,6 +39,8 @@ HIDDEN_NOTE = "# (hidden tests: the grader runs them outside this notebook, on i
 CHECKED = {
     "forward": "forward() on {n} hidden cases (toy model, random shapes, N = 1, S1 exactly 0): S2 and the cache",
     "softmax_loss": "softmax_loss() on {n} hidden cases (toy model, random shapes, N = 1, large scores): loss and P",
+    "chain_rule_factors": ("chain_rule_factors() on {n} hidden examples (toy model, other D, H, C, s1 exactly 0, "
+                           "a probability near 1): every factor and the four gradients"),
     "backward": "backward() on {n} hidden cases, given the reference's P and cache: all four gradients",
     "train": ("train() on {n} small hidden problems, with stand-in loss/gradient helpers: in-place SGD "
               "updates, learning-rate decay per epoch, history lengths"),

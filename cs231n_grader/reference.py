@@ -24,7 +24,7 @@ import cs231n_utils
 
 API_TAG = "api"
 #: grade_ids of the solution cells, one function each (docs/ARCHITECTURE.md)
-PARTS = ("forward", "softmax_loss", "backward", "train", "predict")
+PARTS = ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict")
 
 
 def repo_root() -> Path:

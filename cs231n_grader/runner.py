@@ -32,6 +32,7 @@ import traceback
 
 import numpy as np
 
+from cs231n_grader import chain
 from cs231n_grader.reference import CodeCell, exec_cells
 
 READY = "__ready__"
@@ -136,6 +137,11 @@ def call_part(part: str, fn, arrays: dict[str, np.ndarray], scalars: dict) -> di
         return {"d" + k: _plain(grads[k], f"grads['{k}']") for k in PARAM_NAMES if k in grads}
     if part == "train":
         return _call_train(fn, a, scalars)
+    if part == chain.PART:
+        factors = fn(a["x"], int(a["y"]), _params(a, ""))
+        if not isinstance(factors, dict):
+            raise TypeError(f"{chain.PART} must return a dict of arrays, got {type(factors).__name__}")
+        return {k: _plain(factors[k], f"factors['{k}']") for k in chain.OUTPUTS if k in factors}
     if part == "predict":
         calls = [0]
         with _standins(fn, scalars, forward=_standin_forward(calls)):
