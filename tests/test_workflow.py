@@ -19,7 +19,8 @@ import pytest
 from cs231n_grader import demo, diagnose, samples
 from cs231n_grader.exporter import PartsExporter
 
-AUTO_PARTS = {"forward": 10, "softmax_loss": 10, "backward": 20, "train": 10, "predict": 5, "accuracy": 10}
+AUTO_PARTS = {"forward": 10, "softmax_loss": 10, "chain_rule_factors": 10, "backward": 20, "train": 10,
+              "predict": 5, "accuracy": 10}
 F, Z, P, L = "full", "zero", "partial", "lost"  # full points, none, strictly between, not full
 ALL_FULL = {part: F for part in AUTO_PARTS}
 SECRET = "test-workflow-secret"  # fixed grader secret: the same hidden cases on every run
@@ -43,6 +44,11 @@ EXPECTED = {
     "reg_loss_factor": _row(softmax_loss=L),
     "softmax_no_max_subtraction": _row(softmax_loss=P),  # wrong on large scores only
     "softmax_wrong_axis": _row(softmax_loss=Z),
+    "chain_factor_transposed": _row(chain_rule_factors=Z),  # every case: the shapes differ
+    "chain_mask_vector": _row(chain_rule_factors=Z),
+    "chain_mask_dense": _row(chain_rule_factors=Z),
+    "chain_no_one_hot": _row(chain_rule_factors=Z),
+    "chain_contraction_order": _row(chain_rule_factors=Z),
     "grad_not_divided_by_N": _row(backward=L),  # right for N = 1
     "reg_grad_missing": _row(backward=L),
     "reg_grad_factor": _row(backward=L),
