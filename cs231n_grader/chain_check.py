@@ -59,6 +59,10 @@ def _is_permuted(g: np.ndarray | None, expected: np.ndarray) -> bool:
                if expected.transpose(perm).shape == g.shape)
 
 
+def _numeric(case, got, ref) -> bool:
+    return chain.used_numeric_helpers(got)
+
+
 def _factor_transposed(case, got, ref) -> bool:
     exp = reference_outputs(case, ref)
     return any(_is_permuted(_got(got, k), exp[k]) for k in ("ds2_dx2", "ds1_dW1", "ds2_dW2"))
@@ -89,6 +93,10 @@ def _contraction_order(case, got, ref) -> bool:
 
 #: (id, message, rule), in the order they are tried (diagnose.CATALOGUE lists them)
 MISTAKES = (
+    ("chain_numeric",
+     "your chain_rule_factors calls a numeric-differentiation helper (eval_numerical_…) to make "
+     "its factors: numeric Jacobians are for checking them; derive each factor and build it as an "
+     "array", _numeric),
     ("chain_factor_transposed",
      "one of your Jacobians has its indices in the wrong order (a transposed factor): ∂f/∂v has "
      "shape f.shape + v.shape, the output's index first, so ∂s2/∂x2 is C×H, ∂s1/∂W1 is H×D×H and "

@@ -138,10 +138,13 @@ def call_part(part: str, fn, arrays: dict[str, np.ndarray], scalars: dict) -> di
     if part == "train":
         return _call_train(fn, a, scalars)
     if part == chain.PART:
-        factors = fn(a["x"], int(a["y"]), _params(a, ""))
+        calls = [0]
+        with chain.numeric_helpers_counted(fn, calls):
+            factors = fn(a["x"], int(a["y"]), _params(a, ""))
         if not isinstance(factors, dict):
             raise TypeError(f"{chain.PART} must return a dict of arrays, got {type(factors).__name__}")
-        return {k: _plain(factors[k], f"factors['{k}']") for k in chain.OUTPUTS if k in factors}
+        out = {chain.NUMERIC_CALLS: np.array(float(calls[0]))}  # first: checked before the values
+        return out | {k: _plain(factors[k], f"factors['{k}']") for k in chain.OUTPUTS if k in factors}
     if part == "predict":
         calls = [0]
         with _standins(fn, scalars, forward=_standin_forward(calls)):

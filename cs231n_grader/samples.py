@@ -126,6 +126,10 @@ def _define_class() -> tuple[Student, ...]:
                                  "dx2_ds1 = np.ones((H, H)) * (s1 > 0)"),)),
         S("chain_no_one_hot", "Nona", "Hot", "∂L/∂s2 = p, without the label's term",
           "chain_no_one_hot", (E("chain_rule_factors", "dL_ds2 = p - e_y", "dL_ds2 = p"),)),
+        S("chain_numeric", "Newt", "Merical", "∂x2/∂s1 taken with eval_numerical_jacobian",
+          "chain_numeric", (E("chain_rule_factors", "dx2_ds1 = np.diag((s1 > 0).astype(float))",
+                              "from cs231n_utils.gradient_check import eval_numerical_jacobian\n"
+                              "    dx2_ds1 = eval_numerical_jacobian(lambda v: np.maximum(0, v), s1.copy())"),)),
         S("chain_contraction_order", "Con", "Tracta", "∂L/∂W1 contracted over W1's column index (H×D)",
           "chain_contraction_order", (E("chain_rule_factors", "np.tensordot(dL_ds1, ds1_dW1, axes=1)",
                                         "np.tensordot(dL_ds1, ds1_dW1, axes=([0], [2]))"),)),

@@ -49,6 +49,7 @@ EXPECTED = {
     "chain_mask_dense": _row(chain_rule_factors=Z),
     "chain_no_one_hot": _row(chain_rule_factors=Z),
     "chain_contraction_order": _row(chain_rule_factors=Z),
+    "chain_numeric": _row(chain_rule_factors=Z),  # numeric Jacobians earn nothing
     "grad_not_divided_by_N": _row(backward=L),  # right for N = 1
     "reg_grad_missing": _row(backward=L),
     "reg_grad_factor": _row(backward=L),
