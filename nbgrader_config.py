@@ -34,19 +34,27 @@ c.GenerateAssignment.preprocessors = release_preprocessors()
 # SaveSealedGrades stores those verdicts (never the kernel's output) as the autograded scores.
 # CopySubmittedFiles brings best_net.npz along (CourseDirectory.ignore keeps it out of releases).
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,  # noqa: E402
-                                    DeduplicateIds, IgnorePattern, LimitOutput, OverwriteCells,
-                                    OverwriteKernelspec)
+from nbgrader.preprocessors import (AssignLatePenalties, ClearOutput, IgnorePattern,  # noqa: E402
+                                    LimitOutput, OverwriteCells, OverwriteKernelspec)
 
 from cs231n_grader.execute import SandboxedExecute  # noqa: E402
 from cs231n_grader.preprocessors import (CopySubmittedFiles, SaveSealedGrades,  # noqa: E402
                                                 SealedChecks, StripHiddenTests)
 
-c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-                                      StripHiddenTests, CopySubmittedFiles, CheckCellMetadata]
+from cs231n_grader.cellmeta import SafeCellMetadata  # noqa: E402
+from cs231n_grader.intake import Intake, SubmissionNotes  # noqa: E402
+
+# Intake: before nbgrader copies or reads a submission, links, special files, deep/huge/numerous entries
+# and unreadable notebooks move to quarantine/<student>/<assignment>/ with a stated reason (shown at
+# the top of that student's graded notebook). SafeCellMetadata replaces DeduplicateIds and
+# CheckCellMetadata: a copied cell or broken metadata costs that cell, never the class.
+c.Autograde.pre_convert_hook = Intake()
+c.GenerateFeedback.pre_convert_hook = Intake(step="feedback")
+c.Autograde.sanitize_preprocessors = [SubmissionNotes, ClearOutput, SafeCellMetadata, OverwriteKernelspec,
+                                      OverwriteCells, StripHiddenTests, CopySubmittedFiles, SafeCellMetadata]
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                        LimitOutput, SealedChecks, SaveSealedGrades, AssignLatePenalties,
-                                       CheckCellMetadata]
+                                       SafeCellMetadata]
 # c.SealedChecks.accuracy_full_at = 0.48   # CIFAR-10 validation accuracy for full points
 # c.SealedChecks.accuracy_zero_at = 0.35   # ... and for none (linear in between)
 # Sandboxed execution: SandboxedExecute runs the notebook's kernel (kernelspec

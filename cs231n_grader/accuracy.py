@@ -10,38 +10,13 @@ from cs231n_grader import runner
 from cs231n_grader.scoring import PartResult
 
 
-def validate_net(path: Path, D: int = 3072, C: int = 10, max_hidden: int = 4096) -> dict[str, np.ndarray]:
-    """Load a student's best_net.npz safely (no pickles) and check keys/shapes/dtypes/finiteness:
-    returns W1 (D, H), b1 (H,), W2 (H, C), b2 (C,) as float64. Raises ValueError with the reason."""
-    path = Path(path)
-    if path.is_symlink():
-        raise ValueError("best_net.npz is a link, not your saved file: submit the file itself")
-    if not path.is_file():
-        raise ValueError("best_net.npz not found beside the notebook (save it with np.savez)")
-    if path.stat().st_size > (D + 2) * max_hidden * 8 * 2 + 2**20:
-        raise ValueError("best_net.npz is too large for a two-layer net")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            raw = {k: npz[k] for k in npz.files}
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"best_net.npz cannot be read as a plain npz ({type(exc).__name__})") from None
-    if set(raw) != set(runner.PARAM_NAMES):
-        raise ValueError(f"best_net.npz must hold exactly W1, b1, W2, b2; it holds {sorted(raw)}")
-    for k, v in raw.items():
-        if v.dtype.kind not in "fiu":
-            raise ValueError(f"best_net.npz: {k} is not a float array")
-    H = raw["W1"].shape[-1] if raw["W1"].ndim == 2 else -1
-    shapes = {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
-    if not 1 <= H <= max_hidden:
-        raise ValueError(f"best_net.npz: W1 must have shape (3072, H) with 1 <= H <= {max_hidden}")
-    net = {}
-    for k, shape in shapes.items():
-        if raw[k].shape != shape:
-            raise ValueError(f"best_net.npz: {k} has shape {raw[k].shape}, expected {shape}")
-        net[k] = np.array(raw[k], dtype=np.float64)
-        if not np.all(np.isfinite(net[k])):
-            raise ValueError(f"best_net.npz: {k} contains inf or nan")
-    return net
+def validate_net(path: Path, max_hidden: int = 4096, notes: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The student's best_net.npz through the one validator the notebook uses too
+    (cs231n_utils.netfile.load_net: bounded reads, no pickles): W1 (D, H), b1 (H,), W2 (H, C),
+    b2 (C,) as float64. Raises ValueError with the reason."""
+    from cs231n_utils.netfile import load_net
+
+    return load_net(path, max_hidden=max_hidden, notes=notes)
 
 
 def accuracy_score(val_acc: float, points: float, full_at: float = 0.48, zero_at: float = 0.35) -> float:
@@ -64,8 +39,9 @@ def check_accuracy(net_path: Path, ref, data: dict | None = None, points: float 
                    full_at: float = 0.48, zero_at: float = 0.35) -> PartResult:
     """The reference forward pass on the student's saved weights, on CIFAR-10 val (and test)."""
     res = PartResult("accuracy", float(points), total=1)
+    notes: list[str] = []
     try:
-        net = validate_net(net_path)
+        net = validate_net(net_path, notes=notes)
     except ValueError as exc:
         res.note = f"0 points: {exc}"
         return res
@@ -78,5 +54,5 @@ def check_accuracy(net_path: Path, ref, data: dict | None = None, points: float 
     res.score = accuracy_score(accs["val"], points, full_at, zero_at)
     res.passed = int(res.score >= points)
     res.note = (f"validation accuracy {accs['val']:.3f} (full points at {full_at:.2f}, none at "
-                f"{zero_at:.2f}), test accuracy {accs['test']:.3f}")
+                f"{zero_at:.2f}), test accuracy {accs['test']:.3f}" + "".join(f"; {n}" for n in notes))
     return res

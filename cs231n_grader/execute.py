@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from traitlets import Bool, Float, Integer, Unicode
 
 from cs231n_grader import kernel as sandbox_kernel
 from cs231n_grader import sandbox
+from cs231n_grader.intake import remove_tree
 
 TRUNCATED_NOTE = ("\n[output truncated by the grader: {what} printed more than {limit}; "
                   "the rest was dropped]\n")
@@ -86,6 +86,8 @@ class SandboxedExecute(Execute):
     kernel_memory_bytes = Integer(2 * 2**30, help="Address-space limit of the kernel.").tag(config=True)
     kernel_max_processes = Integer(64, help="Processes/threads the kernel may have.").tag(config=True)
     kernel_max_file_bytes = Integer(64 * 2**20, help="Largest file the kernel may write.").tag(config=True)
+    kernel_disk_bytes = Integer(512 * 2**20, help="Size of the kernel's private copy of the submission "
+                                "folder (a tmpfs; /tmp is 4 x the file limit).").tag(config=True)
     allow_unsandboxed = Bool(False, help=(
         "DANGEROUS: run student notebooks without the sandbox where bubblewrap is unavailable "
         f"(same as {sandbox.UNSAFE_ENV_VAR}=1). Student code can then read solutions and change "
@@ -97,7 +99,7 @@ class SandboxedExecute(Execute):
         """Kernel limits from this preprocessor's traits."""
         return sandbox.Limits(cpu_seconds=self.kernel_cpu_seconds, wall_seconds=self.kernel_wall_seconds,
                               memory_bytes=self.kernel_memory_bytes, max_processes=self.kernel_max_processes,
-                              max_file_bytes=self.kernel_max_file_bytes,
+                              max_file_bytes=self.kernel_max_file_bytes, max_disk_bytes=self.kernel_disk_bytes,
                               max_output_bytes=self.max_cell_output_bytes)
 
     def create_kernel_manager(self):
@@ -138,14 +140,10 @@ class SandboxedExecute(Execute):
         self._nb_bytes = 0
         report_dir = Path(tempfile.mkdtemp(prefix="cs231n-report-"))
         self._report_path = report_dir / "kernel-report.json"
-        workdir = Path(self.resources.get("metadata", {}).get("path") or ".")
-        owner = os.lstat(workdir)
-        try:
+        try:  # the kernel works on a private copy of the notebook's folder: nothing to give back here
             self._execute_all(resources)
         finally:
             self._cleanup(report_dir)
-            if self._sandboxed:  # backstop if the kernel wrapper was killed before giving it back
-                sandbox.take_back({workdir: (owner.st_uid, owner.st_gid)})
         self.set_widgets_metadata()
         return self.nb, self.resources
 
@@ -303,9 +301,13 @@ class SandboxedExecute(Execute):
             self.log.warning("Could not stop the kernel cleanly: %s", exc)
 
     def _cleanup(self, report_dir: Path) -> None:
-        """Remove the socket and report folders; close our ZMQ contexts."""
+        """Remove the socket and report folders (without recursion: the sandbox could write into
+        the socket folder until the kernel's guard stopped it); close our ZMQ contexts."""
         for folder in (self._ipc_dir, report_dir):
             if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+                try:
+                    remove_tree(folder)
+                except OSError as exc:
+                    self.log.warning("Could not remove %s: %s", folder, exc)
         for ctx in self._contexts:
             ctx.destroy(linger=0)

@@ -1,8 +1,10 @@
 """The sandboxed Jupyter kernel used during `nbgrader autograde`: kernelspec `cs231n-sandbox`.
 
 The kernelspec's argv starts this module's `run` command *outside* the sandbox; it starts ipykernel
-*inside* bubblewrap (cs231n_grader.sandbox) with the kernel's working directory (nbgrader's
-autograded/<student>/<assignment>/ copy) as the private writable folder. The sandbox has no network, so
+*inside* bubblewrap (cs231n_grader.sandbox), in a private copy of the kernel's working directory
+(nbgrader's autograded/<student>/<assignment>/): a size-limited tmpfs holding copies of its regular
+files only. The kernel never touches the host folder, and nothing it writes comes back: the executed
+notebook returns over the kernel protocol (output capped by SandboxedExecute). The sandbox has no network, so
 the kernel talks ZMQ over **ipc** (unix sockets): the kernel manager must use transport "ipc" with `ip`
 set to a socket path prefix inside a dedicated folder named `cs231n-ipc-*` (see `make_ipc_dir`); that
 folder alone is bound writable into the sandbox at the same path, so both sides see the same sockets.
@@ -176,6 +178,7 @@ def run_kernel(connection_file: str | Path, extra_args: list[str], workdir: Path
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
     _watch_parent(os.getppid())
+    _guard_socket_folder(ipc_dir, socket_names(info) | {inner_cf.name})
     result = sandbox.run_sandboxed(argv, workdir=Path(workdir or Path.cwd()), ro_binds=binds,
                                    rw_binds=[ipc_dir], env=env, limits=limits)
     _write_report(result)
@@ -229,6 +232,39 @@ def _watch_parent(parent: int, interval: float = 1.0) -> None:
             time.sleep(interval)
         os.kill(os.getpid(), signal.SIGTERM)
     threading.Thread(target=watch, name="watch-grader", daemon=True).start()
+
+
+CHANNELS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def socket_names(info: dict) -> set[str]:
+    """File names of the kernel's ipc sockets: '<ip basename>-<port>' per channel."""
+    return {f"{Path(info['ip']).name}-{info[c]}" for c in CHANNELS if c in info}
+
+
+def _guard_socket_folder(folder: Path, allowed: set[str], interval: float = 0.5) -> None:
+    """The socket folder is the one host folder the sandbox can write: student code must not store
+    files there. Once the kernel's sockets exist, a root grader takes the folder back (the sandbox
+    can then create nothing in it); in any mode, an entry other than the sockets stops the kernel."""
+    def watch():
+        locked = False
+        while True:
+            time.sleep(interval if locked else interval / 10)  # lock before student code can run
+            try:
+                names = set(os.listdir(folder))
+            except OSError:
+                return
+            if not locked and os.geteuid() == 0 and allowed - {"kernel.json"} <= names:
+                os.chown(folder, 0, 0)
+                os.chmod(folder, 0o755)
+                locked = True
+            stray = names - allowed
+            if stray:
+                _write_report(None, error=f"student code wrote {len(stray)} file(s) into the kernel's "
+                                          "socket folder on the grading host; the grader stopped the kernel")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+    threading.Thread(target=watch, name="guard-sockets", daemon=True).start()
 
 
 def _raise_exit(signum, frame):

@@ -28,7 +28,7 @@ from traitlets import Bool, Float, Int, List, Unicode
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
 from cs231n_grader.parts import ALL_PARTS, CALLED_PARTS
-from cs231n_grader.reference import default_notebook, load_reference, solution_cells
+from cs231n_grader.reference import ReferenceChanged, default_notebook, solution_cells, verified_reference
 from cs231n_grader.sandbox import SandboxUnavailable
 from cs231n_grader.scoring import PartResult, score_part
 from cs231n_grader.sealed import run_in_sandbox, run_sealed
@@ -148,7 +148,7 @@ class SealedChecks(NbGraderPreprocessor):
         try:
             results = self.check(nb, resources, {part: float(cell.metadata["nbgrader"]["points"])
                                                  for cell, part in sealed})
-        except SandboxUnavailable:
+        except (SandboxUnavailable, ReferenceChanged):
             raise  # the instructor's setup: refuse with instructions rather than grade unprotected
         except Exception:  # noqa: BLE001 - never abort: no verdict = 0 + flagged for review
             self.log.error("Sealed checks failed for %s (its autograded cells score 0 and are flagged "
@@ -180,7 +180,7 @@ class SealedChecks(NbGraderPreprocessor):
         """PartResult per part present in ``points``."""
         cd = self.coursedir()
         info = resources.get("nbgrader", {})
-        ref = load_reference(self._reference_path(cd, info))
+        ref = verified_reference(self._reference_path(cd, info))
         out = {}
         called = [p for p in CALLED_PARTS if p in points]
         if called:

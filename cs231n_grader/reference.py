@@ -13,7 +13,10 @@ The same cell extraction (:func:`solution_cells`, :func:`code_for_parts`) is use
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
+import stat
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,3 +149,52 @@ def load_reference(notebook: str | Path | None = None) -> types.SimpleNamespace:
             "or pass the notebook path explicitly.")
     path = path.resolve()
     return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+# --- grading: a verified reference, pinned once per run ----------------------------------------------
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+_PINNED: dict[str, tuple[str, types.SimpleNamespace]] = {}
+
+
+class ReferenceChanged(RuntimeError):
+    """The solution notebook changed (or became a link) while grading: the run must stop."""
+
+
+def _read_plain(path: Path) -> bytes:
+    """The bytes of path, refusing a link (the file or its two parent folders) or a special file."""
+    for folder in (path.parent, path.parent.parent):
+        if folder.is_symlink():
+            raise ReferenceChanged(f"{folder} is a link: the reference must be a plain file in the course")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ReferenceChanged(f"cannot open {path} as a plain file ({exc.strerror}): restore it from "
+                               "version control (git checkout solutions/)") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_NOTEBOOK_BYTES:
+            raise ReferenceChanged(f"{path} is not a plain notebook file: restore it (git checkout solutions/)")
+        return fh.read(MAX_NOTEBOOK_BYTES + 1)
+
+
+def verified_reference(notebook: str | Path) -> types.SimpleNamespace:
+    """The reference functions for grading: the solution notebook is read once (never through a link)
+    and its SHA-256 pinned for this process; every later call re-reads and hashes the file and raises
+    ReferenceChanged if it differs, so nothing written during the run is ever executed here."""
+    path = Path(os.path.abspath(notebook))
+    data = _read_plain(path)
+    digest = hashlib.sha256(data).hexdigest()
+    pinned = _PINNED.get(str(path))
+    if pinned is not None:
+        if pinned[0] != digest:
+            raise ReferenceChanged(f"{path} changed during grading (sha256 {pinned[0][:12]} -> {digest[:12]}): "
+                                   "grading stops; restore it (git checkout solutions/) and grade again")
+        return pinned[1]
+    nb = json.loads(data)
+    cells = solution_cells(nb)
+    missing = [part for part in PARTS if part not in {c.key for c in cells}]
+    if missing:
+        raise RuntimeError(f"the solution notebook {path} has no solution cell with grade_id {missing}")
+    ref = types.SimpleNamespace(**exec_cells(cells))
+    _PINNED[str(path)] = (digest, ref)
+    return ref

@@ -2,7 +2,9 @@
 
 What the sandboxed process sees (everything else of the host is absent):
 
-    /home/student/work      the caller's *private copy* of one submission (read-write; cwd and $HOME)
+    /home/student/work      a *private copy* of the caller's workdir (cwd and $HOME): a size-limited tmpfs
+                            holding copies of workdir's regular files and folders (never links, bounded
+                            in bytes, count and depth); nothing written there ever reaches the host
     sys.base_prefix         the Python interpreter (read-only, same path as on the host)
     sys.prefix              the virtualenv (read-only, same path)
     <cs231n_utils>, <cs231n_grader>  the kit's two package folders only (read-only, same path; never the repo root)
@@ -18,12 +20,16 @@ host uid (ROOT_UID_RANGE, one per run; named "student" in the sandbox's /etc/pas
 capabilities and no_new_privs, so RLIMIT_NPROC bounds a fork storm (root itself ignores RLIMIT_NPROC,
 and a uid per run keeps sandboxes running side by side from sharing one process budget); when the
 grader is an ordinary user, an unprivileged user namespace maps the grader's uid to 65534 inside.
-The private copy is chowned (never following symlinks) to that uid for the run and given back after.
+Folders bound writable (rw_binds: the kernel's socket folder) are chowned (never following symlinks)
+to that uid for the run and given back after.
 
 Limits: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_CORE=0 and RLIMIT_NPROC are set inside
-the sandbox by `prlimit` just before the command; a wall-clock timeout kills the whole process group
-(bubblewrap; its pid namespace dies with it); stdout/stderr are captured up to a cap and the rest is
-drained and discarded, so a gigabyte of output never sits in memory.
+the sandbox by `prlimit` just before the command; when the grader is root, a cgroup per sandbox
+(cs231n_grader.cgroup) also bounds memory and processes of all its processes together. Disk: the
+private home, /tmp and /dev/shm are tmpfs with a size each (their pages count as the sandbox's memory)
+and vanish with it. A wall-clock timeout kills the whole process group (bubblewrap; its pid namespace
+dies with it); stdout/stderr are captured up to a cap and the rest is drained and discarded, so a
+gigabyte of output never sits in memory.
 
 Where bubblewrap is missing or cannot create namespaces (macOS, locked-down containers) grading refuses
 with `SandboxUnavailable`, unless the instructor opts out explicitly with the environment variable
@@ -48,6 +54,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import cs231n_utils
+from cs231n_grader import cgroup
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,8 @@ INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "localtime",
              "nsswitch.conf", "hosts", "mime.types", "host.conf", "gai.conf")
 TRUNCATION_NOTE = b"\n[output truncated by the grader: more than %d bytes]\n"
+MAX_COPY_DEPTH = 4
+"""Folders deeper than this below workdir are not copied into the sandbox."""
 
 
 class SandboxUnavailable(RuntimeError):
@@ -74,13 +83,16 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one sandboxed run (per process for memory/CPU/file size)."""
+    """Resource limits for one sandboxed run. Per process: CPU, file size, address space; for the
+    whole sandbox (cgroup, root only): memory_bytes and max_processes; disk: the private home's size."""
     cpu_seconds: int = 60
     wall_seconds: float = 120.0
     memory_bytes: int = 2 * 2**30
     max_processes: int = 64
     max_file_bytes: int = 64 * 2**20
     max_output_bytes: int = 8 * 2**20
+    max_disk_bytes: int = 512 * 2**20
+    max_copied_files: int = 64
 
 
 @dataclass
@@ -123,9 +135,8 @@ def sandbox_available() -> tuple[bool, str]:
     missing = _helpers_missing()
     if missing:
         return False, f"{', '.join(missing)} not found on PATH; {INSTALL_HINT}"
-    probe = Path(os.environ.get("TMPDIR", "/tmp"))
     try:
-        argv = bwrap_argv(probe, with_launcher=False) + ["/bin/true"]
+        argv = bwrap_argv(with_launcher=False) + ["/bin/true"]
         proc = subprocess.run(argv, capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"bubblewrap failed to start ({exc}); {INSTALL_HINT}"
@@ -254,17 +265,17 @@ def _launcher(limits: Limits, root_mode: bool, uid: int) -> list[str]:
     return args
 
 
-def bwrap_argv(workdir: Path, ro_binds: Iterable = (), *, rw_binds: Iterable = (),
-               env: Mapping[str, str] | None = None, limits: Limits = Limits(),
-               data_fds: Mapping[str, int] | None = None, with_launcher: bool = True,
+def bwrap_argv(ro_binds: Iterable = (), *, rw_binds: Iterable = (), env: Mapping[str, str] | None = None,
+               limits: Limits = Limits(), data_fds: Mapping[str, int] | None = None,
+               home: PrivateCopy | None = None, with_launcher: bool = True,
                uid: int = SANDBOX_UID) -> list[str]:
     """The bubblewrap command line up to (not including) the command to run.
 
-    workdir: host folder mounted read-write at SANDBOX_HOME (cwd). ro_binds / rw_binds: paths (same
-    path inside) or (host_path, sandbox_path) pairs. data_fds: sandbox file path -> readable fd whose
-    content becomes that read-only file (pass the fds to the child with pass_fds). The returned list
-    ends with a launcher that applies RLIMIT_NPROC and drops privileges to uid (see sandbox_uid());
-    append the command to it.
+    SANDBOX_HOME (cwd) is a tmpfs of limits.max_disk_bytes filled with ``home`` (see private_copy;
+    pass its fds to the child). ro_binds / rw_binds: paths (same path inside) or (host_path,
+    sandbox_path) pairs. data_fds: sandbox file path -> readable fd whose content becomes that
+    read-only file (pass_fds too). The returned list ends with a launcher that applies RLIMIT_NPROC
+    and drops privileges to uid (see sandbox_uid()); append the command to it.
     """
     root_mode = os.geteuid() == 0
     made: set[str] = set()
@@ -288,11 +299,80 @@ def bwrap_argv(workdir: Path, ro_binds: Iterable = (), *, rw_binds: Iterable = (
         args += _mkdirs(dest, made) + ["--bind", str(src), dest]
     for dest, fd in (data_fds or {}).items():
         args += _mkdirs(dest, made) + ["--perms", "0644", "--ro-bind-data", str(fd), dest]
-    args += _mkdirs(SANDBOX_HOME, made) + ["--bind", str(Path(workdir).resolve()), SANDBOX_HOME,
-                                           "--chdir", SANDBOX_HOME, "--clearenv"]
+    # world-writable is safe here: only the student's uid exists inside, and root made the tmpfs
+    args += _mkdirs(SANDBOX_HOME, made) + ["--perms", "0777", "--size", str(limits.max_disk_bytes),
+                                           "--tmpfs", SANDBOX_HOME]
+    args += home.args if home else []
+    # the root itself read-only (as a user namespace it would be a writable, unbounded tmpfs)
+    args += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--clearenv"]
     for key, value in sandbox_env(env).items():
         args += ["--setenv", key, value]
     return args + (_launcher(limits, root_mode, uid) if with_launcher else [])
+
+
+# --------------------------------------------------------------------------- private copy
+@dataclass
+class PrivateCopy:
+    """workdir's regular files and folders, opened for bubblewrap to copy into the private home.
+
+    args: bwrap ``--dir`` / ``--file FD`` arguments; fds: the open files (pass them to bubblewrap,
+    then close()); skipped: what was left out and why (links, special files, over the bounds)."""
+    args: list[str]
+    fds: list[int]
+    skipped: list[str]
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
+def _open_regular(path: str) -> tuple[int, int] | None:
+    """(fd, size) of path if it is a regular file, opened without following a link; else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode):
+        return fd, st.st_size
+    os.close(fd)
+    return None
+
+
+def private_copy(workdir: Path, limits: Limits) -> PrivateCopy:
+    """Plan the sandbox's private copy of workdir: its regular files and folders (never links or
+    special files), breadth first, at most limits.max_copied_files entries, MAX_COPY_DEPTH levels and
+    limits.max_disk_bytes bytes. Walks without recursion, so no folder chain can exhaust the stack."""
+    copy = PrivateCopy([], [], [])
+    budget, queue = limits.max_disk_bytes, [(str(Path(workdir).resolve()), SANDBOX_HOME, 0)]
+    while queue:
+        host, inside, depth = queue.pop(0)
+        try:
+            entries = sorted(os.scandir(host), key=lambda e: e.name)
+        except OSError as exc:
+            copy.skipped.append(f"{inside}: unreadable ({exc.strerror})")
+            continue
+        for entry in entries:
+            dest = f"{inside}/{entry.name}"
+            if copy.args.count("--dir") + len(copy.fds) >= limits.max_copied_files:
+                copy.skipped.append(f"{dest}: more than {limits.max_copied_files} files and folders")
+            elif entry.is_dir(follow_symlinks=False):
+                if depth + 1 >= MAX_COPY_DEPTH:
+                    copy.skipped.append(f"{dest}: folders nested deeper than {MAX_COPY_DEPTH}")
+                    continue
+                copy.args += ["--perms", "0777", "--dir", dest]
+                queue.append((entry.path, dest, depth + 1))
+            elif (opened := _open_regular(entry.path)) is None:
+                copy.skipped.append(f"{dest}: not a regular file (link or special file)")
+            elif opened[1] > budget:
+                os.close(opened[0])
+                copy.skipped.append(f"{dest}: over the {limits.max_disk_bytes} bytes of the private copy")
+            else:
+                budget -= opened[1]
+                copy.fds.append(opened[0])
+                copy.args += ["--perms", "0666", "--file", str(opened[0]), dest]
+    return copy
 
 
 # --------------------------------------------------------------------------- limits, ownership
@@ -487,10 +567,12 @@ def _unsafe_translate(value: str, mapping: Mapping[str, str]) -> str:
 
 
 def _start(argv: Sequence[str], workdir: Path, ro_binds, rw_binds, env, limits: Limits, sandboxed: bool,
-           uid: int):
+           uid: int, group: cgroup.SandboxCgroup | None = None):
     """Popen the sandboxed (or, opted out, the plain) command. -> (proc, bwrap status fd or None)."""
     common = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                   start_new_session=True)
+    if group is not None:  # bubblewrap joins the cgroup before it starts anything
+        common["preexec_fn"] = group.enter
     if not sandboxed:
         common["preexec_fn"] = limit_preexec(limits)
         mapping = {SANDBOX_HOME: str(workdir.resolve())}
@@ -499,17 +581,21 @@ def _start(argv: Sequence[str], workdir: Path, ro_binds, rw_binds, env, limits: 
         full_env["HOME"] = str(workdir.resolve())
         cmd = [_unsafe_translate(a, mapping) for a in argv]
         return subprocess.Popen(cmd, cwd=workdir, env=full_env, **common), None
-    passwd, group = _passwd_data(uid)
-    fds = {"/etc/passwd": _data_pipe(passwd), "/etc/group": _data_pipe(group)}
+    passwd, groups = _passwd_data(uid)
+    fds = {"/etc/passwd": _data_pipe(passwd), "/etc/group": _data_pipe(groups)}
+    home = private_copy(workdir, limits)
+    for item in home.skipped:
+        log.warning("not copied into the sandbox: %s", item)
     status_r, status_w = os.pipe()
-    cmd = bwrap_argv(workdir, ro_binds, rw_binds=rw_binds, env=env, limits=limits, data_fds=fds, uid=uid)
+    cmd = bwrap_argv(ro_binds, rw_binds=rw_binds, env=env, limits=limits, data_fds=fds, home=home, uid=uid)
     cmd[1:1] = ["--json-status-fd", str(status_w)]
     try:
-        proc = subprocess.Popen(cmd + list(argv), pass_fds=[*fds.values(), status_w], **common)
+        proc = subprocess.Popen(cmd + list(argv), pass_fds=[*fds.values(), *home.fds, status_w], **common)
     except FileNotFoundError as exc:
         os.close(status_r)
         raise SandboxUnavailable(f"cannot start bubblewrap ({exc}); {INSTALL_HINT}") from exc
     finally:
+        home.close()
         for fd in [*fds.values(), status_w]:
             os.close(fd)
     return proc, status_r
@@ -530,9 +616,10 @@ def _child_started(status_fd: int) -> bool:
 def run_sandboxed(argv: Sequence[str], *, workdir: Path, ro_binds: Iterable = (), stdin: bytes = b"",
                   env: Mapping[str, str] | None = None, limits: Limits = Limits(),
                   allow_unsandboxed: bool | None = None, rw_binds: Iterable = ()) -> SandboxResult:
-    """Run argv inside the sandbox with workdir (a private copy) as its writable cwd/$HOME.
+    """Run argv inside the sandbox, its cwd/$HOME a private copy of workdir (see private_copy).
 
-    argv: command as seen inside (e.g. [sys.executable, "-m", "cs231n_grader.runner"]; paths
+    Nothing the command writes comes back to workdir or anywhere else on the host (only stdout and
+    stderr, capped). argv: command as seen inside (e.g. [sys.executable, "-m", "cs231n_grader.runner"]; paths
     of the interpreter/venv are the host's). ro_binds: extra read-only folders, as paths or
     (host_path, sandbox_path) pairs; rw_binds: the same, writable (e.g. the kernel's socket folder).
     env: extra environment variables. Never raises for anything the command does (see the result's
@@ -545,10 +632,11 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, ro_binds: Iterable = ()
     ro_binds, rw_binds = list(ro_binds), list(rw_binds)
     sandboxed = require_sandbox(allow_unsandboxed, probe=False)
     uid = sandbox_uid()
-    owners = give_to_sandbox(workdir, *(_as_pair(b)[0] for b in rw_binds), uid=uid) if sandboxed else {}
+    owners = give_to_sandbox(*(_as_pair(b)[0] for b in rw_binds), uid=uid) if sandboxed else {}
+    group = cgroup.create(limits.memory_bytes, limits.max_processes) if sandboxed and os.geteuid() == 0 else None
     started = time.monotonic()
     try:
-        proc, status_fd = _start(argv, workdir, ro_binds, rw_binds, env, limits, sandboxed, uid)
+        proc, status_fd = _start(argv, workdir, ro_binds, rw_binds, env, limits, sandboxed, uid, group)
         try:
             out, err, timed_out = _pump(proc, stdin, limits, started + limits.wall_seconds)
         except BaseException:  # the grader itself is stopping (signal, Ctrl-C): take the sandbox down too
@@ -559,9 +647,14 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, ro_binds: Iterable = ()
             _kill_group(proc)
         code = proc.wait()
     finally:
+        out_of_memory = group is not None and group.memory_exhausted()
+        if group is not None:
+            group.close()
         take_back(owners)
     returncode = None if timed_out else normalize_returncode(code, sandboxed)
     stderr = err.value()
+    if out_of_memory and returncode == -signal.SIGKILL:
+        stderr += b"\nMemoryError: the sandbox's processes together exceeded its memory limit\n"
     if status_fd is not None and not _child_started(status_fd) and not timed_out:
         message = stderr.decode(errors="replace").strip()
         raise SandboxUnavailable(f"bubblewrap failed: {message}; {INSTALL_HINT}")

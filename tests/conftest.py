@@ -133,3 +133,32 @@ def cifar_full_dir() -> Path:
         pytest.skip("full CIFAR-10 not in data/: run `make data` "
                     "(or `python -m cs231n_utils.data download`)")
     return FULL_DATA
+
+
+@pytest.fixture(scope="session")
+def make_chain():
+    """make_chain(top, depth): top/d/d/.../d, depth folders deep, made one level at a time
+    (os.makedirs recurses); every chain is removed again without recursion after the test (pytest's
+    own clean-up of old temporary folders would overflow the stack on it)."""
+    from cs231n_grader.intake import remove_tree
+
+    made = []
+
+    def make(top: Path, depth: int) -> Path:
+        top.mkdir()
+        made.append(top)
+        fd = os.open(top, os.O_RDONLY)
+        try:
+            for _ in range(depth):
+                os.mkdir("d", dir_fd=fd)
+                child = os.open("d", os.O_RDONLY, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        finally:
+            os.close(fd)
+        return top
+
+    yield make
+    for top in made:
+        if top.exists():
+            remove_tree(top)

@@ -9,6 +9,7 @@ the gradebook is intact and every student gets exactly the score their code dese
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import resource
@@ -25,6 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from cs231n_grader import cgroup
 from cs231n_grader import kernel as sandbox_kernel
 from cs231n_grader.sandbox import (SANDBOX_HOME, Limits, SandboxUnavailable, interpreter_binds,
                                           run_sandboxed)
@@ -109,9 +111,8 @@ def test_cannot_write_outside_private_copy(course, tmp_path):
     assert (root / "gradebook.db").read_text() == "GRADEBOOK-CONTENT"
     assert (root / "submitted/bob/hw/hw.ipynb").read_text() == "BOB-WORK"
     assert not host_tmp_marker.exists() and not Path(sys.prefix, "escape.txt").exists()
-    assert (work / "result.txt").read_text() == "mine"
-    assert (work / "result.txt").stat().st_uid == os.geteuid()  # ownership given back after the run
-    assert (work / "suid").stat().st_mode & 0o7777 == 0o755  # and no setuid file owned by the grader
+    assert sorted(p.name for p in work.iterdir()) == ["hw.ipynb"]  # the private copy stayed inside
+    assert {p.stat().st_uid for p in work.parent.rglob("*")} == {os.geteuid()}  # nothing was chowned
 
 
 def test_symlink_in_submission_does_not_reach_host_files(course):
@@ -126,6 +127,77 @@ def test_symlink_in_submission_does_not_reach_host_files(course):
     assert r.returncode == 0
     assert (root / "gradebook.db").read_text() == "GRADEBOOK-CONTENT"
     assert (root / "gradebook.db").stat().st_uid == os.geteuid()  # the chown never followed the link
+
+
+def test_private_copy_holds_regular_files_only_within_bounds(course, make_chain):
+    """Links, special files, deep folder chains and excess files stay out of the private copy; a
+    1,500-deep chain costs no recursion (the walk is breadth first)."""
+    root, work = course
+    (work / "secret").symlink_to(root / "gradebook.db")
+    (work / "dirlink").symlink_to(root / "solutions")
+    os.mkfifo(work / "fifo")
+    make_chain(work / "deep", 1500)
+    (work / "many").mkdir()
+    for i in range(100):
+        (work / "many" / f"f{i:03d}").write_text("x")
+    r = py("""
+        import json, os
+        print(json.dumps(sorted(os.path.relpath(os.path.join(d, f)) for d, ds, fs in os.walk(".")
+                                for f in fs + ds)))
+        """, work, limits=Limits(max_copied_files=20))
+    seen = json.loads(r.stdout)
+    assert "hw.ipynb" in seen and not {"secret", "dirlink", "fifo"} & set(seen)
+    assert max(p.count("/") for p in seen) < 4 and len(seen) <= 20
+
+
+def test_disk_of_the_private_copy_is_bounded_and_vanishes(course):
+    root, work = course
+    r = py("""
+        import os
+        written = 0
+        try:
+            for i in range(100):
+                with open(f"blob{i}", "wb") as fh:
+                    fh.write(b"x" * 2**20)
+                written += 2**20
+        except OSError as e:
+            print("stopped", e.strerror)
+        print(written // 2**20)
+        """, work, limits=Limits(max_disk_bytes=16 * 2**20))
+    assert r.stdout.split(b"\n")[0] == b"stopped No space left on device"
+    assert int(r.stdout.split()[-1]) <= 16
+    assert sorted(p.name for p in work.iterdir()) == ["hw.ipynb"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not cgroup.available(),
+                    reason="whole-sandbox memory needs a writable cgroup (root)")
+def test_memory_is_limited_for_all_processes_together(course):
+    """4 children x 300 MB each stay under a 512 MiB per-process limit but not under the sandbox's."""
+    _, work = course
+    r = py("""
+        import os, time
+        kids = []
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:
+                block = bytearray(300 * 2**20)
+                for j in range(0, len(block), 4096):
+                    block[j] = 1
+                time.sleep(2)
+                os._exit(0)
+            kids.append(pid)
+        print(sum(os.waitpid(p, 0)[1] == 0 for p in kids))
+        """, work, limits=Limits(memory_bytes=512 * 2**20, wall_seconds=60))
+    assert int(r.stdout) <= 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not cgroup.available(), reason="needs a writable cgroup (root)")
+def test_sandbox_cgroup_is_removed_with_its_processes():
+    group = cgroup.create(64 * 2**20, 4)
+    child = subprocess.Popen(["sleep", "60"], preexec_fn=group.enter)
+    assert all(str(child.pid) in (f / "cgroup.procs").read_text() for f in group.folders)
+    group.close()
+    assert child.wait(timeout=10) == -9 and not any(f.exists() for f in group.folders)
 
 
 def test_no_network_even_to_loopback(course):
@@ -176,7 +248,7 @@ def test_file_size_limit(course):
     _, work = course
     r = py("open('big', 'wb').write(b'x' * (32 * 2**20))", work, limits=Limits(max_file_bytes=8 * 2**20))
     assert r.reason == "file size limit 8 MiB exceeded"
-    assert (work / "big").stat().st_size <= 8 * 2**20
+    assert not (work / "big").exists()
 
 
 def test_fork_storm_is_contained(course):
@@ -360,6 +432,19 @@ STUDENTS = {
         def add(a, b):
             return a + b""",
 }
+STUDENTS["socket_filler"] = """\
+        import glob, os
+        for folder in glob.glob('/tmp/cs231n-ipc-*'):
+            print('FOLDER', folder)
+            try:
+                for i in range(200):
+                    open(os.path.join(folder, 'junk' + str(i)), 'w').write('x' * 100000)
+                os.makedirs(os.path.join(folder, 'd/' * 200))
+                print('WROTE')
+            except OSError as e:
+                print('refused', type(e).__name__)
+        def add(a, b):
+            return a + b"""
 EXPECTED = {"good": 2, "wrong": 0, "vandal": 2, "exiter": 0, "looper": 0, "printer": 2, "spy": 2,
             "meddler": 2, "killer": 2, "stubborn": 0, "hog": 0, "forker": 2}
 CONFIG = """\
@@ -441,7 +526,21 @@ def test_autograde_completes_with_exit_code_zero(graded_course):
 
 def test_every_student_gets_exactly_the_score_their_code_deserves(graded_course):
     course, *_ = graded_course
-    assert _scores(course) == EXPECTED
+    scores = _scores(course)
+    assert scores.pop("socket_filler") in (0, 2)  # see test_kernel_socket_folder_stays_empty
+    assert scores == EXPECTED
+
+
+def test_kernel_socket_folder_stays_empty(graded_course):
+    """The socket folder is the one host folder bound writable: a root grader takes it back before
+    student code runs; anything written there anyway stops the kernel (0 points, reason stated)."""
+    course, *_ = graded_course
+    out = _autograded(course, "socket_filler")
+    assert not glob.glob("/tmp/cs231n-ipc-*/junk*")  # the folder was removed after the run
+    if "refused" in out:
+        assert _scores(course)["socket_filler"] == 2 and "WROTE" not in out
+    else:
+        assert _scores(course)["socket_filler"] == 0 and "file(s) into the kernel's socket folder" in out
 
 
 def test_gradebook_intact(graded_course):

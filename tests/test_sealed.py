@@ -324,11 +324,11 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
             "X_test": rng.normal(size=(50, 3072)), "y_test": rng.integers(0, 10, 50)}
     cases = {
         "missing": (None, "not found"),
-        "pickled": ({**good, "W1": np.array([object()], dtype=object)}, "cannot be read as a plain npz"),
-        "extra key": ({**good, "W3": np.zeros(3)}, "exactly W1, b1, W2, b2"),
+        "pickled": ({**good, "W1": np.array([object()], dtype=object)}, "not real numbers"),
+        "missing key": ({k: v for k, v in good.items() if k != "b2"}, "lacks b2"),
         "wrong shape": ({**good, "W1": np.zeros((3071, 20))}, "W1 has shape"),
         "nan": ({**good, "b2": np.full(10, np.nan)}, "inf or nan"),
-        "strings": ({**good, "b1": np.array(["a"] * 20)}, "not a float array"),
+        "strings": ({**good, "b1": np.array(["a"] * 20)}, "not real numbers"),
     }
     for name, (net, reason) in cases.items():
         path = tmp_path / name.replace(" ", "_") / "best_net.npz"
@@ -347,6 +347,8 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
     S2, _ = ref.forward(data["X_val"], good)
     val = float(np.mean(np.argmax(S2, axis=1) == data["y_val"]))
     assert res.score == accuracy_score(val, 10) and f"validation accuracy {val:.3f}" in res.note
+    np.savez(real, **good, W3=np.zeros(3))  # the notebook's rule: other arrays are ignored, with a note
+    assert "ignored other arrays in real.npz: W3.npy" in check_accuracy(real, ref, data=data).note
 
 
 # --- a real nbgrader autograde ----------------------------------------------------------------------
@@ -597,7 +599,7 @@ def test_feedback_notes_name_the_mistake_without_hidden_code(course):
     assert "Diagnosis: your backward pass lets the gradient through the ReLU" in notes[0].data["text/plain"]
     nb = nbformat.read(autograded / "forger" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy")
-    assert "cannot be read as a plain npz" in json.dumps(cell.metadata["cs231n"]["verdict"])
+    assert "not real numbers" in json.dumps(cell.metadata["cs231n"]["verdict"])
     # the traps were live: stderr in the noisy student's test cells (stock nbgrader: 0 points)
     nb = nbformat.read(autograded / "noisy" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_forward")
