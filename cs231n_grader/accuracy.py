@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cs231n_grader import runner
 from cs231n_grader.scoring import PartResult
 
 

@@ -28,7 +28,12 @@ from traitlets import Bool, Float, Int, List, Unicode
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
 from cs231n_grader.parts import ALL_PARTS, CALLED_PARTS
-from cs231n_grader.reference import ReferenceChanged, default_notebook, solution_cells, verified_reference
+from cs231n_grader.reference import (
+    ReferenceChanged,
+    default_notebook,
+    solution_cells,
+    verified_reference,
+)
 from cs231n_grader.sandbox import SandboxUnavailable
 from cs231n_grader.scoring import PartResult, score_part
 from cs231n_grader.sealed import run_in_sandbox, run_sealed

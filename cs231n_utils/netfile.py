@@ -119,7 +119,7 @@ def load_net(path: str | os.PathLike = "best_net.npz", max_hidden: int = MAX_HID
             names = [i.filename for i in infos]
             if len(set(names)) != len(names):
                 raise NetFileError(f"{path.name} names an array twice: {HINT}")
-            members = {name[:-4]: info for name, info in zip(names, infos) if name.endswith(".npy")}
+            members = {name[:-4]: info for name, info in zip(names, infos, strict=True) if name.endswith(".npy")}
             missing = [k for k in KEYS if k not in members]
             if missing:
                 raise NetFileError(f"{path.name} lacks {', '.join(missing)} (it holds "
