@@ -5,13 +5,15 @@ return a dict of numpy arrays: the factors of the chain rule and the four gradie
 chaining them (no regularisation). A Jacobian ∂f/∂v has shape ``f.shape + v.shape``: the output's
 index first, then the variable's indices (the shape ``eval_numerical_jacobian`` returns).
 
-Plain data, no grader imports: the runner (inside the sandbox), the comparison and the diagnoses
+Plain data and one hook, no grader imports: the runner (inside the sandbox), the comparison and the diagnoses
 (``cs231n_grader.chain_check``) all read it.
 """
 from __future__ import annotations
 
 import contextlib
 import sys
+
+from cs231n_utils import gradient_check
 
 PART = "chain_rule_factors"  # grade_id of the solution cell = the function's name
 
@@ -36,8 +38,9 @@ SHAPES = {key: shape for key, (shape, _) in OUTPUTS.items()}
 
 # --- factors by numeric differentiation earn nothing -----------------------------------------------
 # The kit gives students eval_numerical_jacobian to *check* their factors; a chain_rule_factors
-# that calls it (or its siblings) to *produce* them skips the derivation. During the sealed call
-# the helpers count their calls, in the function's namespace and in the module itself.
+# that calls it (or its siblings) to *produce* them skips the derivation. During the sealed call a
+# profile hook counts the calls into those helpers' code, however the student reached them (an
+# alias, a closure, a copy of the function object).
 NUMERIC_CALLS = "numeric_calls"
 NUMERIC_HELPERS = ("eval_numerical_gradient", "eval_numerical_gradient_array", "eval_numerical_jacobian",
                    "grad_check_sparse")
@@ -46,27 +49,21 @@ NUMERIC_REASON = ("made by numeric differentiation (eval_numerical_…), which e
 
 
 @contextlib.contextmanager
-def numeric_helpers_counted(fn, calls: list):
-    """While the block runs, every call of a gradient_check helper reachable by ``fn`` (its module
-    globals, the ``cs231n_utils.gradient_check`` module) adds 1 to ``calls[0]``."""
-    module = sys.modules.get("cs231n_utils.gradient_check")
-    targets = [t for t in (getattr(fn, "__globals__", None), vars(module) if module else None)
-               if isinstance(t, dict)]
-    saved = [(t, name, t[name]) for t in targets for name in NUMERIC_HELPERS if callable(t.get(name))]
-    for target, name, helper in saved:
-        target[name] = _counting(helper, calls)
+def numeric_helpers_counted(calls: list):
+    """While the block runs (in this thread), every call of a ``cs231n_utils.gradient_check``
+    helper adds 1 to ``calls[0]``."""
+    codes = {getattr(gradient_check, name).__code__ for name in NUMERIC_HELPERS}
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            calls[0] += 1
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
     try:
         yield
     finally:
-        for target, name, helper in saved:
-            target[name] = helper
-
-
-def _counting(helper, calls: list):
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        return helper(*args, **kwargs)
-    return counted
+        sys.setprofile(previous)
 
 
 def used_numeric_helpers(got: dict) -> bool:

@@ -139,7 +139,7 @@ def call_part(part: str, fn, arrays: dict[str, np.ndarray], scalars: dict) -> di
         return _call_train(fn, a, scalars)
     if part == chain.PART:
         calls = [0]
-        with chain.numeric_helpers_counted(fn, calls):
+        with chain.numeric_helpers_counted(calls):
             factors = fn(a["x"], int(a["y"]), _params(a, ""))
         if not isinstance(factors, dict):
             raise TypeError(f"{chain.PART} must return a dict of arrays, got {type(factors).__name__}")
