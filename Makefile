@@ -7,14 +7,14 @@ PY     := $(VENV)/bin/python
 OPENBLAS_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS
 
-.PHONY: setup data test test-fast lint demo bench
+.PHONY: setup data test test-fast lint demo release student-bundle bench
 
 setup: $(VENV)/.installed          ## create .venv and install the kit with test extras
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,postgres]'
 	@touch $@
 
 data: setup                         ## fetch CIFAR-10 into data/ (honours CIFAR10_URL / CIFAR10_MD5)
@@ -30,8 +30,12 @@ test-fast: setup                    ## the quick tier: no download, no bubblewra
 lint: setup                         ## the style gate CI runs (ruff, configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
 
-demo: data                          ## the instructor's full cycle on the bundled class
+demo: data                          ## the instructor's full cycle on the bundled class (re-runs redo what changed)
 	$(PY) -m cs231n_grader.demo
+
+ASSIGNMENT ?= two_layer_net
+release: setup                      ## regenerate assignment/$(ASSIGNMENT)/ from solutions/ (kept as it was on failure)
+	$(PY) -m cs231n_grader.course release $(ASSIGNMENT)
 
 bench: data                         ## print the benchmark figures quoted in the README
 	$(PY) benchmarks/bench_data.py
@@ -42,3 +46,8 @@ bench: data                         ## print the benchmark figures quoted in the
 .PHONY: student-bundle
 student-bundle: setup               ## dist/two_layer_net-student.zip: released notebook, student wheel, README, data script
 	$(PY) -m cs231n_grader.bundle
+
+.PHONY: selfcheck-data
+selfcheck-data: setup               ## recompute the students' self-check data from the solution notebook, then release
+	$(PY) -m cs231n_grader.selfcheck_data
+	$(MAKE) release ASSIGNMENT=two_layer_net

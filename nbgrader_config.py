@@ -13,7 +13,16 @@ The kit plugs into stock nbgrader here, through its own extension points
 c = get_config()  # noqa: F821  (provided by nbgrader/traitlets when this file is loaded)
 
 # --- course layout ------------------------------------------------------------------
-c.CourseDirectory.root = "."
+import os  # noqa: E402
+import sys  # noqa: E402
+
+# An absolute root (nbgrader warns "root '.' is not absolute" otherwise): the folder nbgrader runs in,
+# as with "." -- not this file's folder, so a scratch course that load_subconfig()s this file (the
+# student bundle, the parallel grader's tasks, tests) stays the course.
+c.CourseDirectory.root = os.getcwd()
+# nbgrader runs `alembic` from PATH when it opens a gradebook: find it beside this interpreter,
+# so `.venv/bin/nbgrader ...` works without activating the venv.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignment"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
@@ -26,6 +35,13 @@ from cs231n_grader.release import release_preprocessors  # noqa: E402
 # nbgrader's stock list with ClearSolutions replaced by ClearSolutionsNamingTodos: every stub in the
 # student version raises NotImplementedError("<function>: implement the TODO above this line").
 c.GenerateAssignment.preprocessors = release_preprocessors()
+# Solution and hidden-test delimiters are nbgrader's own traits: set them once (e.g.
+# c.ClearSolutions.begin_solution_delimeter, c.ClearHiddenTests.begin_test_delimeter) and the release,
+# StripHiddenTests at autograde and the feedback plug-ins all follow (cs231n_grader.regions).
+# ... first a check that warns when points changed after grading (cs231n_grader.course)
+from cs231n_grader.course import WarnPointsChanged  # noqa: E402
+
+c.GenerateAssignment.preprocessors.insert(0, WarnPointsChanged)
 
 # --- autograde: sandboxed execution + sealed checks ------------------------------------
 # Sealed checks: hidden test blocks are stripped after OverwriteCells restores
@@ -35,11 +51,11 @@ c.GenerateAssignment.preprocessors = release_preprocessors()
 # CopySubmittedFiles brings best_net.npz along (CourseDirectory.ignore keeps it out of releases).
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, ClearOutput, IgnorePattern,  # noqa: E402
-                                    LimitOutput, OverwriteCells, OverwriteKernelspec)
+                                    LimitOutput, OverwriteKernelspec)
 
 from cs231n_grader.execute import SandboxedExecute  # noqa: E402
-from cs231n_grader.preprocessors import (CopySubmittedFiles, SaveSealedGrades,  # noqa: E402
-                                                SealedChecks, StripHiddenTests)
+from cs231n_grader.preprocessors import (CopySubmittedFiles, OverwriteReleasedCells,  # noqa: E402
+                                         SaveSealedGrades, SealedChecks, StripHiddenTests)
 
 from cs231n_grader.cellmeta import SafeCellMetadata  # noqa: E402
 from cs231n_grader.intake import Intake, SubmissionNotes  # noqa: E402
@@ -51,7 +67,7 @@ from cs231n_grader.intake import Intake, SubmissionNotes  # noqa: E402
 c.Autograde.pre_convert_hook = Intake()
 c.GenerateFeedback.pre_convert_hook = Intake(step="feedback")
 c.Autograde.sanitize_preprocessors = [SubmissionNotes, ClearOutput, SafeCellMetadata, OverwriteKernelspec,
-                                      OverwriteCells, StripHiddenTests, CopySubmittedFiles, SafeCellMetadata]
+                                      OverwriteReleasedCells, StripHiddenTests, CopySubmittedFiles, SafeCellMetadata]
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                        LimitOutput, SealedChecks, SaveSealedGrades, AssignLatePenalties,
                                        SafeCellMetadata]
@@ -71,6 +87,22 @@ c.SandboxedExecute.kernel_max_processes = 64             # processes + threads (
 c.SandboxedExecute.max_cell_output_bytes = 2**20         # output kept per cell ...
 c.SandboxedExecute.max_notebook_output_bytes = 4 * 2**20  # ... and per notebook
 
+# --- late work -------------------------------------------------------------------------------
+# Due date: `nbgrader db assignment add two_layer_net --duedate="2026-11-20 23:59:00 UTC"`.
+# Penalty (nbgrader's default: none), applied by AssignLatePenalties during autograde and shown
+# by the export and the feedback. Either a late submission scores 0:
+# c.LateSubmissionPlugin.penalty_method = "zero"
+# or it loses a percentage of its score per started day late:
+# c.AssignLatePenalties.plugin_class = "cs231n_grader.course.PercentPerDayPenalty"
+# c.PercentPerDayPenalty.percent_per_day = 10.0
+
+# --- logging: only what an instructor must act on ---------------------------------------------
+# nbgrader 0.9's gradebook code trips SQLAlchemy 2's autoflush warnings on every new submission
+# (harmless: the objects are added right after); keep them out of the log.
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message=r"Object of type <Submitted", module="nbgrader")
+
 # --- feedback and export ---------------------------------------------------------------
 # generate_feedback: hidden-test code/values never shown, tracebacks trimmed to the student's own
 # frames, a per-part summary table (checked, points, diagnosis) at the top.
@@ -83,10 +115,14 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, TrimTracebacks, 
                                     CSSHTMLHeaderPreprocessor]
 # export: one column per part (`nbgrader export` uses it; --exporter overrides it)
 c.ExportApp.plugin_class = "cs231n_grader.exporter.PartsExporter"
-# zip_collect: LMS archives named two_layer_net--<student_id>--<YYYY-mm-dd-HH-MM-SS>.zip holding
-# two_layer_net.ipynb and best_net.npz (docs/INSTRUCTORS.md; change the pattern to your LMS's names)
-c.FileNameCollectorPlugin.named_regexp = (
-    r".*/(?P<assignment>[^/]+?)--(?P<student_id>[^/]+?)--(?P<timestamp>[0-9\-]+)/(?P<file_id>[^/]+)$")
+# zip_collect: LMS archives named two_layer_net--<student_id>--<YYYYmmddTHHMMSSZ>.zip (UTC) holding
+# two_layer_net.ipynb and best_net.npz (docs/INSTRUCTORS.md; change the pattern to your LMS's names).
+# The name is defined once, in cs231n_utils.handin (students' hand-in tool writes it).
+from cs231n_utils.handin import ZIP_NAME_REGEXP  # noqa: E402
+
+c.FileNameCollectorPlugin.named_regexp = ZIP_NAME_REGEXP
+# ... and warn about archives of students who are not on the roster
+c.ZipCollectApp.collector_plugin = "cs231n_grader.course.RosterCollector"
 c.FileNameCollectorPlugin.valid_ext = [".ipynb", ".npz"]
 
 # --- rendering student work: formgrader and feedback -------------------------------------

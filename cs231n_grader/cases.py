@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cs231n_grader.parts import ALL_PARTS
+from cs231n_grader.parts import CALLED_PARTS
 from cs231n_grader.secret import case_rng
 
 
@@ -105,10 +105,13 @@ def make_cases(part: str, secret: bytes, ref) -> list[Case]:
         elif part == "softmax_loss":
             arrays = {"S2": S2, "y": y, **_param_arrays(params)}
         elif part == "backward":
-            _, P = ref.softmax_loss(S2, y, params, reg)
+            # P from other scores than forward(X, params) gives (except on the public toy case):
+            # backward must use the P it is given, so differentiating the loss numerically fails
+            noise = 0.0 if kind == "toy" else case_rng(secret, part, f"P{len(cases)}").normal(0, 1, S2.shape)
+            _, P = ref.softmax_loss(S2 + noise, y, params, reg)
             arrays = {"P": P, "y": y, "X": X, "S1": S1, "X2": X2, **_param_arrays(params)}
         else:
-            raise ValueError(f"unknown part {part!r}; parts are {ALL_PARTS}")
+            raise ValueError(f"unknown part {part!r}; parts are {CALLED_PARTS}")
         scalars = {"reg": reg, "standins": part == "predict"}
         cases.append(Case(f"{part}/{len(cases)}", part, label, arrays, scalars, kind))
     if part == "softmax_loss":
@@ -132,18 +135,22 @@ def _separable(rng, N, D, C):
 
 def _train_cases(secret: bytes, ref) -> list[Case]:
     """Small separable problems trained from reference init_params. The runner grades train() with
-    stand-in helpers (a quadratic objective pulling params to the targets T_*), so the result
-    depends on the SGD loop alone, not on the student's forward/backward."""
+    stand-in helpers (runner._standin_loss_and_grads: a quadratic objective pulling params to the
+    targets T_*, plus a term that pairs every minibatch example with its label through the tables
+    U (C, H) and V (D, H)), so the result depends on the SGD loop alone -- which examples each step
+    used, the update, the decay, the histories -- not on the student's forward/backward.
+    N is not a multiple of batch_size, so N / batch_size is not an integer."""
     cases = []
-    for i, (N, D, H, C, bs, iters) in enumerate(((60, 7, 12, 3, 20, 60), (90, 9, 16, 4, 30, 75))):
+    for i, (N, D, H, C, bs, iters) in enumerate(((70, 7, 12, 3, 20, 60), (95, 9, 16, 4, 30, 75))):
         rng = case_rng(secret, "train", f"separable{i}")
         X, y = _separable(rng, N, D, C)
-        X_val, y_val = _separable(rng, 2 * C, D, C)
+        X_val, y_val = _separable(rng, 5 * C, D, C)
         params = ref.init_params(D, H, C, std=0.1, seed=int(rng.integers(1000)))
         targets = {f"T_{k}": rng.normal(0, 1, np.shape(v)) for k, v in params.items()}
+        tables = {"U": rng.normal(0, 1, (C, H)), "V": rng.normal(0, 1 / np.sqrt(D), (D, H))}
         scalars = {"learning_rate": 0.05, "learning_rate_decay": 0.9, "reg": 1e-4, "num_iters": iters,
                    "batch_size": bs, "seed": int(rng.integers(1000)), "standins": True}
-        arrays = {"X": X, "y": y, "X_val": X_val, "y_val": y_val, **_param_arrays(params), **targets}
+        arrays = {"X": X, "y": y, "X_val": X_val, "y_val": y_val, **_param_arrays(params), **targets, **tables}
         cases.append(Case(f"train/{i}", "train", f"a small separable problem #{i + 1}", arrays, scalars,
                           "separable"))
     return cases

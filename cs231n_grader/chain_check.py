@@ -13,10 +13,10 @@ import itertools
 
 import numpy as np
 
-from cs231n_grader import chain
 from cs231n_grader.cases import Case, _dims, _param_arrays, _random_problem, toy_problem
 from cs231n_grader.compare import allclose_scaled, as_plain_float_array, reference_outputs
 from cs231n_grader.secret import case_rng
+from cs231n_utils import chain
 
 PART = chain.PART
 CONFIDENT_MARGIN = 15.0  # added to the label's score: p_y ≈ 1 − C·e^−15 ≈ 1 − 1e-6

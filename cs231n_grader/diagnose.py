@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from cs231n_grader import chain, chain_check, runner
+from cs231n_grader import chain_check, runner
 from cs231n_grader.cases import Case
 from cs231n_grader.compare import (
     allclose_scaled,
@@ -88,7 +88,79 @@ def _relu_mask(transform):
     return lambda case, ref: _call(case, ref, arrays={"S1": transform(case.arrays["S1"])})
 
 
+def _biases_regularised(case, ref):
+    """The reference plus the biases in the regularisation: reg·(Σb1² + Σb2²) more loss, and
+    2·reg·b more bias gradient (the notebook's convention leaves the biases out)."""
+    out, reg = _call(case, ref), case.scalars["reg"]
+    b1, b2 = case.arrays["b1"], case.arrays["b2"]
+    if case.part == "softmax_loss":
+        out["loss"] = out["loss"] + reg * (np.sum(b1 ** 2) + np.sum(b2 ** 2))
+    else:
+        out["db1"], out["db2"] = out["db1"] + 2 * reg * b1, out["db2"] + 2 * reg * b2
+    return out
+
+
 # --- rules on the student's outputs ------------------------------------------------------------
+def _history(got, name) -> np.ndarray | None:
+    arr = as_plain_float_array(got.get(name)) if name in got else None
+    return None if arr is None else arr.ravel()
+
+
+def _helpers_in_backward(case, got, ref):
+    calls = _history(got, runner.HELPER_CALLS)
+    return calls is not None and calls.size == 1 and calls[0] > 0
+
+
+def _batch_rows(got):
+    """(rows (steps, B) ints, labels_ok (steps, B) bools) the runner recorded, or (None, None)."""
+    rows = as_plain_float_array(got.get(runner.BATCH_ROWS)) if runner.BATCH_ROWS in got else None
+    ok = as_plain_float_array(got.get(runner.BATCH_LABELS_OK)) if runner.BATCH_LABELS_OK in got else None
+    if rows is None or ok is None or rows.ndim != 2 or rows.shape != ok.shape or rows.size == 0:
+        return None, None
+    return rows.astype(np.int64), ok > 0
+
+
+def _labels_scrambled(case, got, ref):
+    rows, ok = _batch_rows(got)
+    return rows is not None and bool(np.all(rows >= 0)) and float(np.mean(ok)) < 0.9
+
+
+def _sequential_batches(case, got, ref):
+    rows, _ = _batch_rows(got)
+    if rows is None or rows.shape[1] < 2:
+        return False
+    N = case.arrays["X"].shape[0]
+    return float(np.mean(np.diff(rows, axis=1) % N == 1)) > 0.9
+
+
+def _choice_n_minus_1(case, got, ref):
+    """The minibatches are the given sampler's, drawn from N - 1 examples instead of N."""
+    rows, _ = _batch_rows(got)
+    if rows is None:
+        return False
+    N, bs = case.arrays["X"].shape[0], case.scalars["batch_size"]
+    rng = np.random.default_rng(case.scalars["seed"])
+    drawn = np.array([rng.choice(N - 1, size=bs, replace=True) for _ in range(rows.shape[0])])
+    return drawn.shape == rows.shape and bool(np.array_equal(drawn, rows))
+
+
+def _float_epochs(case, got, ref):
+    """The histories have as many entries as epochs ending where (it + 1) % (N / batch_size) == 0."""
+    N, bs, iters = case.arrays["X"].shape[0], case.scalars["batch_size"], case.scalars["num_iters"]
+    per_epoch = max(N / bs, 1)
+    floats = sum((it + 1) % per_epoch == 0 for it in range(iters))
+    if floats == iters // max(N // bs, 1):
+        return False
+    sizes = [h.size for k in ("train_acc_history", "val_acc_history") if (h := _history(got, k)) is not None]
+    return bool(sizes) and all(n == floats for n in sizes)
+
+
+def _acc_as_counts(case, got, ref):
+    values = [h for k in ("train_acc_history", "val_acc_history") if (h := _history(got, k)) is not None]
+    return any(h.size and np.all(np.isfinite(h)) and np.max(h) > 1 for h in values)
+
+
+
 def _shape(got, name):
     arr = as_plain_float_array(got.get(name)) if name in got else None
     return None if arr is None else arr.shape
@@ -172,6 +244,10 @@ CATALOGUE: tuple[Mistake, ...] = (
             "your regularisation term has the wrong factor: this assignment's convention is "
             "reg·(ΣW1² + ΣW2²), without a 0.5 and without a 2",
             variants=(_at_reg(0.5), _at_reg(2.0))),
+    Mistake("reg_loss_biases", "softmax_loss",
+            "your regularisation term includes the biases: this assignment regularises the weights "
+            "only, reg·(ΣW1² + ΣW2²); leave b1 and b2 out",
+            variants=(_biases_regularised,)),
     Mistake("softmax_no_max_subtraction", "softmax_loss",
             "your softmax overflows on large scores (inf/nan): subtract each row's maximum score "
             "before np.exp — it leaves P unchanged and keeps exp() finite",
@@ -190,6 +266,15 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake("reg_grad_factor", "backward",
             "your regularisation gradient has the wrong factor: the derivative of reg·ΣW² is 2·reg·W",
             variants=(_at_reg(0.5), _at_reg(2.0))),
+    Mistake("reg_grad_biases", "backward",
+            "your bias gradients include a regularisation term: the biases are not regularised in this "
+            "assignment, so grads['b1'] and grads['b2'] have no reg term",
+            variants=(_biases_regularised,)),
+    Mistake("backward_numeric", "backward",
+            "your backward() calls forward(), softmax_loss() or loss_and_grads(): it must compute the "
+            "gradients by the chain rule from the P and the cache it is given (numeric "
+            "differentiation of the loss earns no points)",
+            rule=_helpers_in_backward),
     Mistake("relu_mask_missing", "backward",
             "your backward pass lets the gradient through the ReLU everywhere: dS1 = dX2 ⊙ [S1 > 0] "
             "(zero where the unit was inactive)",
@@ -218,6 +303,28 @@ CATALOGUE: tuple[Mistake, ...] = (
             "train_acc_history and val_acc_history get one entry per epoch (every "
             "max(N // batch_size, 1) iterations), not one per iteration",
             rule=_acc_per_iteration),
+    Mistake("train_val_counts", "train",
+            "your accuracy histories hold counts of correct predictions: an accuracy is the fraction "
+            "of correct predictions (between 0 and 1), the mean of the comparison, not its sum",
+            rule=_acc_as_counts),
+    Mistake("train_float_epoch", "train",
+            "your epochs end at the wrong iterations: iterations_per_epoch must be an integer number of "
+            "iterations (integer division of N by batch_size, at least 1); N / batch_size is a float "
+            "that the iteration count rarely divides",
+            rule=_float_epochs),
+    Mistake("train_shuffled_X_only", "train",
+            "the labels of your minibatches no longer belong to their examples: shuffling or indexing "
+            "X without y (or y without X) scrambles them; take the examples and their labels with the "
+            "same indices",
+            rule=_labels_scrambled),
+    Mistake("train_sequential_batches", "train",
+            "your minibatches are sequential slices of X: sample every minibatch with the given sampler "
+            "(batch_size random indices drawn with replacement from the rng seeded with seed)",
+            rule=_sequential_batches),
+    Mistake("train_choice_N_minus_1", "train",
+            "your minibatch indices are drawn from N - 1 examples, so the last example is never used: "
+            "draw them from all N",
+            rule=_choice_n_minus_1),
     Mistake("predict_returns_scores", "predict",
             "predict must return one class index per example: take the argmax of the scores over "
             "the classes (axis=1)",
@@ -226,7 +333,7 @@ CATALOGUE: tuple[Mistake, ...] = (
             "your argmax runs over the wrong axis: argmax over the classes (axis=1) gives one label "
             "per example",
             rule=_predict_axis),
-) + tuple(Mistake(mid, chain.PART, message, rule=rule) for mid, message, rule in chain_check.MISTAKES)
+) + tuple(Mistake(mid, chain_check.PART, message, rule=rule) for mid, message, rule in chain_check.MISTAKES)
 BY_ID = {m.id: m for m in CATALOGUE}
 
 
@@ -242,6 +349,8 @@ def _matches_variant(got: dict, variant_out: dict, reference_out: dict) -> bool:
     the reference on this case (a variant that changes nothing explains nothing)."""
     differs = False
     for name, expected in variant_out.items():
+        if name in runner.CALL_RECORDS:
+            continue
         g = as_plain_float_array(got.get(name)) if name in got else None
         if g is None or not np.all(np.isfinite(expected)):
             return False

@@ -5,8 +5,9 @@ Configured in ``nbgrader_config.py``::
     c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, TrimTracebacks,
                                         FeedbackSummary, CSSHTMLHeaderPreprocessor]
 
-* :class:`HideHiddenTests` -- no hidden-test code or value reaches the HTML. The kit's autograde
-  already strips hidden blocks before execution (``StripHiddenTests``); this step also makes
+* :class:`HideHiddenTests` -- no hidden-test code or value reaches the HTML (hidden blocks are
+  found with nbgrader's ``ClearHiddenTests`` delimiters, as at release and autograde). The kit's
+  autograde already strips hidden blocks before execution (``StripHiddenTests``); this step also makes
   feedback safe for a notebook that still carries them (e.g. graded with stock settings): the
   blocks are removed from the source, and the outputs of a test cell that ran hidden code are
   withheld (only the grader's own verdict notes are kept).
@@ -20,30 +21,21 @@ import re
 
 import nbformat
 from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from traitlets import Dict, Unicode
 
-HIDDEN_BLOCK = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?",
-                          re.MULTILINE | re.DOTALL)
-HIDDEN_NOTE = "# (hidden tests: the grader checks this part on secret inputs outside the notebook)\n"
+from cs231n_grader.formatting import format_score
+from cs231n_grader.parts import BY_GRADE_ID
+from cs231n_grader.regions import HIDDEN_NOTE, region_line_numbers, remove_regions
+
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CELL_FRAME = re.compile(r"^Cell\s+In\s*\[(\d+)\],\s*line\s+(\d+)")
 WITHHELD = ("(output of the hidden tests withheld: see the summary at the top for what the "
             "grader checked and the diagnosis)")
 
 #: what the grader checks, per part (used when the verdict note does not say)
-DEFAULT_CHECKED = {
-    "forward": "scores S2 and cache on secret inputs of several shapes, incl. N = 1 and S1 = 0 rows",
-    "softmax_loss": "loss and P on secret inputs, incl. large scores (|S2| ~ 1e3) and reg > 0",
-    "backward": "dW1, db1, dW2, db2 against the reference on secret inputs (given the reference cache)",
-    "train": "SGD on a secret small problem: history lengths and the loss it reaches",
-    "predict": "predicted labels on secret inputs (exact match)",
-    "accuracy": "best_net.npz: validation accuracy of your saved weights, computed by the grader",
-    "derivation": "manually graded by an instructor",
-    "q_train_test_gap": "manually graded by an instructor",
-    "q_max_subtraction": "manually graded by an instructor",
-    "q_dead_relu": "manually graded by an instructor",
-}
+DEFAULT_CHECKED = {grade_id.removeprefix("test_"): part.what_is_checked()
+                   for grade_id, part in BY_GRADE_ID.items()}
 
 
 def part_name(cell) -> str:
@@ -63,27 +55,9 @@ def is_grader_note(output) -> bool:
     return bool(meta.get("cs231n_grader") or meta.get("cs231n", {}).get("grader"))
 
 
-def strip_hidden(source: str) -> tuple:
-    """Remove ``### BEGIN/END HIDDEN TESTS`` blocks; returns (source, whether any were removed)."""
-    cleaned, count = HIDDEN_BLOCK.subn(HIDDEN_NOTE, source)
-    return cleaned, count > 0
-
-
-def hidden_line_numbers(source: str) -> set:
-    """1-based line numbers of ``source`` that lie inside hidden-test blocks (markers included)."""
-    hidden, inside = set(), False
-    for number, line in enumerate(source.splitlines(), start=1):
-        if "### BEGIN HIDDEN TESTS" in line:
-            inside = True
-        if inside:
-            hidden.add(number)
-        if "### END HIDDEN TESTS" in line:
-            inside = False
-    return hidden
-
-
-class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden-test code from sources and withhold outputs produced next to it."""
+class HideHiddenTests(ClearHiddenTests):
+    """Remove hidden-test code from sources and withhold outputs produced next to it (the hidden
+    blocks are delimited by ClearHiddenTests' traits, as at release and autograde)."""
 
     def preprocess(self, nb, resources):
         """Record original sources (for TrimTracebacks) before cleaning them."""
@@ -95,7 +69,8 @@ class HideHiddenTests(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
-        cell.source, had_hidden = strip_hidden(cell.source)
+        cell.source, had_hidden = remove_regions(cell.source, self.begin_test_delimeter,
+                                                 self.end_test_delimeter, HIDDEN_NOTE)
         if had_hidden:
             kept = [o for o in cell.outputs if is_grader_note(o) or o.output_type == "error"]
             note = nbformat.v4.new_output("stream", name="stdout", text=WITHHELD + "\n")
@@ -103,8 +78,9 @@ class HideHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
-class TrimTracebacks(NbGraderPreprocessor):
-    """Keep only the student's own frames in tracebacks; never show hidden-test lines."""
+class TrimTracebacks(ClearHiddenTests):
+    """Keep only the student's own frames in tracebacks; never show hidden-test lines (found with
+    ClearHiddenTests' delimiter traits: it subclasses it for them, and strips nothing itself)."""
 
     def preprocess(self, nb, resources):
         """Index cells by execution count so frames ``Cell In[N]`` can be classified."""
@@ -149,7 +125,7 @@ class TrimTracebacks(NbGraderPreprocessor):
         cell, source = self._cells.get(count, (None, ""))
         if cell is None or not is_test_cell(cell):
             return frame.rstrip("\n"), False
-        if line in hidden_line_numbers(source):
+        if line in region_line_numbers(source, self.begin_test_delimeter, self.end_test_delimeter):
             return "", True
         lines = source.splitlines()
         code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
@@ -251,10 +227,7 @@ def _full(meta: dict) -> bool:
     return score is not None and points is not None and float(score) >= float(points)
 
 
-def _num(value) -> str:
-    if value is None:
-        return "–"
-    return f"{float(value):.2f}".rstrip("0").rstrip(".")
+_num = format_score  # one score format for the feedback, the grader's notes and the export
 
 
 def _cell_text(value) -> str:

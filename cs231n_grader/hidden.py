@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
-from cs231n_grader.parts import ALL_PARTS, DEFAULT_POINTS
+from cs231n_grader.parts import DEFAULT_POINTS, SEALED_PARTS
 from cs231n_grader.reference import load_reference
 from cs231n_grader.scoring import score_part
 from cs231n_grader.sealed import run_in_process
@@ -20,8 +20,8 @@ def hidden_check(part: str, namespace: dict, points: float | None = None,
     """Run the sealed check of ``part`` in-process on the functions in ``namespace`` (the solution
     notebook's hidden test blocks call it with ``globals()``). Prints a one-line summary; raises
     AssertionError with the diagnosis unless the part gets full marks."""
-    if part not in ALL_PARTS:
-        raise ValueError(f"unknown part {part!r}; parts are {ALL_PARTS}")
+    if part not in SEALED_PARTS:
+        raise ValueError(f"unknown part {part!r}; parts are {SEALED_PARTS}")
     ref = load_reference() if reference is None else reference
     points = DEFAULT_POINTS[part] if points is None else points
     if part == "accuracy":

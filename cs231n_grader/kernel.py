@@ -43,6 +43,8 @@ LIMITS_ENV = "CS231N_SANDBOX_LIMITS"
 REPORT_ENV = "CS231N_SANDBOX_REPORT"
 DATA_SUBDIRS = ("cifar-10-batches-py", "cache/cifar10")
 """Only these parts of the data folder are visible to student code (never other caches, e.g. trained nets)."""
+#: run by path inside the sandbox (-P: nothing from its folder is importable): ipykernel + output cap
+LAUNCHER = Path(__file__).resolve().with_name("kernel_launcher.py")
 KERNEL_LIMITS = sandbox.Limits(cpu_seconds=1800, wall_seconds=3600.0, max_output_bytes=1 << 20)
 
 
@@ -172,7 +174,7 @@ def run_kernel(connection_file: str | Path, extra_args: list[str], workdir: Path
     if sandbox.unsafe_opt_out() and host_data_dir() is not None:  # no mounts: the real folder
         env["CS231N_DATA_DIR"] = str(host_data_dir())
     limits = kernel_limits()
-    argv = [sys.executable, "-P", "-c", INNER_LAUNCHER, str(limits.max_output_bytes),
+    argv = [sys.executable, "-P", str(LAUNCHER), str(limits.max_output_bytes),
             "-f", str(inner_cf), *extra_args]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts arrive as messages (interrupt_mode)
     signal.signal(signal.SIGTERM, _raise_exit)
@@ -186,41 +188,6 @@ def run_kernel(connection_file: str | Path, extra_args: list[str], workdir: Path
     if result.reason:
         print(f"[{KERNEL_NAME}] kernel ended: {result.reason}", file=sys.stderr)
     return 0 if result.returncode == 0 else 1
-
-
-INNER_LAUNCHER = """
-import sys
-from ipykernel import iostream
-from ipykernel.kernelapp import IPKernelApp
-
-MAX = int(sys.argv[1])
-original = iostream.OutStream.write
-state = {"n": 0, "noted": False}
-
-def write(self, string):
-    room = MAX - state["n"]
-    if len(string) <= room:
-        original(self, string)
-    elif not state["noted"]:
-        state["noted"] = True
-        original(self, string[:max(room, 0)])
-        original(self, "\\n[output truncated in the kernel: more than %d characters]\\n" % MAX)
-    state["n"] += len(string)
-    return len(string)
-
-def reset(*_):
-    state.update(n=0, noted=False)
-
-iostream.OutStream.write = write
-app = IPKernelApp.instance()
-app.initialize(sys.argv[2:])
-app.shell.events.register("pre_execute", reset)
-app.start()
-"""
-"""Runs inside the sandbox: ipykernel whose stdout/stderr keep at most MAX characters per cell. A
-courtesy that keeps honest huge prints small at the source (the student controls this process); the
-grader's own caps in SandboxedExecute are what bound memory against a hostile kernel. Passed with -c
-so that starting the kernel does not import cs231n_utils."""
 
 
 def _watch_parent(parent: int, interval: float = 1.0) -> None:

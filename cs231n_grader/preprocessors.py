@@ -1,7 +1,8 @@
 """nbgrader plug-ins of the sealed checks (configured in nbgrader_config.py).
 
 * :class:`StripHiddenTests` — sanitize step, after OverwriteCells: hidden test blocks never reach
-  the student's kernel, the autograded notebook or the feedback.
+  the student's kernel, the autograded notebook or the feedback (nbgrader's ``ClearHiddenTests``
+  delimiters, parsed by :mod:`cs231n_grader.regions`).
 * :class:`CopySubmittedFiles` — sanitize step: the student's best_net.npz goes beside their
   autograded notebook (nbgrader's ignore list skips it), so their public accuracy test can run.
 * :class:`SealedChecks` — after execution: the student's solution cells run again in a fresh
@@ -21,80 +22,63 @@ from pathlib import Path
 
 import nbformat
 from nbgrader import utils
+from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
+from nbgrader.preprocessors import (
+    ClearHiddenTests,
+    NbGraderPreprocessor,
+    OverwriteCells,
+    SaveAutoGrades,
+)
 from traitlets import Bool, Float, Int, List, Unicode
 
+from cs231n_grader import faults
 from cs231n_grader.accuracy import check_accuracy
 from cs231n_grader.cases import make_cases
-from cs231n_grader.parts import ALL_PARTS, CALLED_PARTS
+from cs231n_grader.cells import sealed_cells
+from cs231n_grader.formatting import format_score
+from cs231n_grader.parts import BY_GRADE_ID, BY_NAME, CALLED_PARTS
 from cs231n_grader.reference import (
     ReferenceChanged,
     default_notebook,
-    solution_cells,
     verified_reference,
 )
+from cs231n_grader.regions import HIDDEN_NOTE, remove_regions
 from cs231n_grader.sandbox import SandboxUnavailable
 from cs231n_grader.scoring import PartResult, score_part
 from cs231n_grader.sealed import run_in_sandbox, run_sealed
 from cs231n_grader.secret import grader_secret
 
 RESOURCES_KEY = "cs231n_sealed"
-HIDDEN_NOTE = "# (hidden tests: the grader runs them outside this notebook, on inputs you have not seen)"
-CHECKED = {
-    "forward": "forward() on {n} hidden cases (toy model, random shapes, N = 1, S1 exactly 0): S2 and the cache",
-    "softmax_loss": "softmax_loss() on {n} hidden cases (toy model, random shapes, N = 1, large scores): loss and P",
-    "chain_rule_factors": ("chain_rule_factors() on {n} hidden examples (toy model, other D, H, C, s1 exactly 0, "
-                           "a probability near 1): every factor and the four gradients"),
-    "backward": "backward() on {n} hidden cases, given the reference's P and cache: all four gradients",
-    "train": ("train() on {n} small hidden problems, with stand-in loss/gradient helpers: in-place SGD "
-              "updates, learning-rate decay per epoch, history lengths"),
-    "predict": "predict() on {n} hidden cases: one label per row, the argmax of the scores forward() returns",
-    "accuracy": "the reference forward pass on your best_net.npz: CIFAR-10 validation (and test) accuracy",
-}
+REVIEW_KEY = "cs231n_review"  # grade_ids whose verdict an instructor should review (e.g. a memorised net)
 
 
 def part_of(cell) -> str | None:
-    """The sealed part a cell is graded by (grade_id without ``test_``), or None."""
+    """The sealed part (name) an autograded test cell is scored by, or None."""
     if cell.get("cell_type") != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
         return None
-    grade_id = cell.metadata["nbgrader"].get("grade_id", "")
-    part = grade_id[len("test_"):] if grade_id.startswith("test_") else grade_id
-    return part if part in ALL_PARTS else None
+    part = BY_GRADE_ID.get(cell.metadata["nbgrader"].get("grade_id", ""))
+    return part.name if part is not None and part.autograded else None
 
 
 # --- sanitize -------------------------------------------------------------------------------------
-def strip_hidden_tests(source: str, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN TESTS",
-                       note: str = HIDDEN_NOTE) -> tuple[str, bool]:
-    """Remove every ``### BEGIN/END HIDDEN TESTS`` block (an unterminated one runs to the end of
-    the cell), leaving ``note`` in its place. Returns (source, whether anything was removed)."""
-    kept, inside, removed = [], False, False
-    for line in source.split("\n"):
-        if begin in line:
-            if not inside:
-                kept.append(line[: len(line) - len(line.lstrip())] + note)
-            inside, removed = True, True
-        elif end in line and inside:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return "\n".join(kept), removed
-
-
-class StripHiddenTests(NbGraderPreprocessor):
+class StripHiddenTests(ClearHiddenTests):
     """Sanitize step (after OverwriteCells): remove hidden test blocks from the test cells.
 
+    The delimiters are nbgrader's ``ClearHiddenTests.begin_test_delimeter`` and
+    ``end_test_delimeter``: configured there once, the release, this step and the feedback agree.
     Only grade cells are touched (their source was just restored from the gradebook); text in
-    the student's own cells is left alone and never aborts grading."""
+    the student's own cells is left alone, and an unterminated block never aborts grading."""
 
-    begin_delimiter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
-    end_delimiter = Unicode("END HIDDEN TESTS").tag(config=True)
     note = Unicode(HIDDEN_NOTE, help="The line left where a hidden block was").tag(config=True)
+
+    def strip(self, source: str) -> tuple[str, bool]:
+        """``source`` without its hidden blocks (``note`` in their place), and whether it had any."""
+        return remove_regions(source, self.begin_test_delimeter, self.end_test_delimeter, self.note)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.get("cell_type") == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
-            cell.source, removed = strip_hidden_tests(cell.source, self.begin_delimiter,
-                                                      self.end_delimiter, self.note)
+            cell.source, removed = self.strip(cell.source)
             if removed:
                 self.log.debug("Stripped hidden tests from %s", cell.metadata["nbgrader"]["grade_id"])
         return cell, resources
@@ -153,8 +137,8 @@ class SealedChecks(NbGraderPreprocessor):
         try:
             results = self.check(nb, resources, {part: float(cell.metadata["nbgrader"]["points"])
                                                  for cell, part in sealed})
-        except (SandboxUnavailable, ReferenceChanged):
-            raise  # the instructor's setup: refuse with instructions rather than grade unprotected
+        except (SandboxUnavailable, ReferenceChanged, faults.GraderFault):
+            raise  # the grader's own setup: an error of the run with instructions, never a zero
         except Exception:  # noqa: BLE001 - never abort: no verdict = 0 + flagged for review
             self.log.error("Sealed checks failed for %s (its autograded cells score 0 and are flagged "
                            "for manual review):\n%s", _who(resources), traceback.format_exc())
@@ -168,12 +152,16 @@ class SealedChecks(NbGraderPreprocessor):
         for cell, part in sealed:
             res = results[part]
             verdicts[cell.metadata["nbgrader"]["grade_id"]] = min(res.score, res.max_points)
+            if res.review:
+                resources.setdefault(REVIEW_KEY, set()).add(cell.metadata["nbgrader"]["grade_id"])
+                self.log.warning("%s %s flagged for review: %s", _who(resources), part, res.review)
             self.annotate(cell, res)
             if res.errors:
                 self.log.info("%s %s: %s", _who(resources), part, " | ".join(res.errors[:3]))
         resources[RESOURCES_KEY] = verdicts
         self.log.info("Sealed checks of %s: %s in %.1f s", _who(resources),
-                      ", ".join(f"{p} {results[p].score:g}/{results[p].max_points:g}" for _, p in sealed),
+                      ", ".join(f"{p} {format_score(results[p].score)}/{format_score(results[p].max_points)}"
+                                for _, p in sealed),
                       time.monotonic() - started)
         return nb, resources
 
@@ -192,14 +180,17 @@ class SealedChecks(NbGraderPreprocessor):
             secret = grader_secret(self.course_root or cd.root)
             cases = [c for p in called for c in make_cases(p, secret, ref)]
             run = functools.partial(run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None)
-            results, cell_errors = run_sealed(solution_cells(nb), cases, limits=self._limits(), run=run)
+            results, cell_errors = run_sealed(sealed_cells(nb), cases, limits=self._limits(), run=run)
+            if faults.runner_never_ready(results):  # the student's cells, or the runner itself?
+                faults.probe_runner(self._limits(), run=run)
             for part in called:
                 part_cases = [c for c in cases if c.part == part]
                 out[part] = score_part(part, part_cases, results, ref, points[part], cell_errors)
         if "accuracy" in points:
             net = Path(cd.format_path(cd.submitted_directory, info.get("student", "."),
                                       info.get("assignment", "."))) / self.net_filename
-            out["accuracy"] = check_accuracy(net, ref, points=points["accuracy"],
+            data = faults.evaluation_data()  # CIFAR-10 missing is the grader's fault, never a zero
+            out["accuracy"] = check_accuracy(net, ref, data=data, points=points["accuracy"],
                                              full_at=self.accuracy_full_at, zero_at=self.accuracy_zero_at)
         return out
 
@@ -230,7 +221,7 @@ class SealedChecks(NbGraderPreprocessor):
         cell.outputs.append(nbformat.v4.new_output(
             "display_data", data={"text/plain": text}, metadata={"cs231n": {"grader": True}}))
         cell.metadata["cs231n"] = {"verdict": {
-            "part": res.part, "checked": CHECKED[res.part].format(n=res.total),
+            "part": res.part, "checked": BY_NAME[res.part].what_is_checked(res.total),
             "score": res.score, "max_points": res.max_points, "passed": res.passed, "total": res.total,
             "diagnosis": {"id": res.diagnosis[0], "message": res.diagnosis[1]} if res.diagnosis else None,
             "reason": res.note, "failures": res.failures}}
@@ -249,7 +240,14 @@ class SaveSealedGrades(SaveAutoGrades):
 
     def _add_score(self, cell, resources) -> None:
         if part_of(cell) is None:
-            return super()._add_score(cell, resources)
+            super()._add_score(cell, resources)
+            grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                              self.assignment_id, self.student_id)
+            if grade.auto_score is None and grade.manual_score is not None:
+                # an answer already graded by hand stays graded when the notebook is regraded
+                grade.needs_manual_grade = False
+                self.gradebook.db.commit()
+            return None
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
         verdict = resources.get(RESOURCES_KEY, {}).get(grade_id)
@@ -260,5 +258,34 @@ class SaveSealedGrades(SaveAutoGrades):
             grade.auto_score, grade.needs_manual_grade = 0.0, True
         else:
             grade.auto_score = max(0.0, min(float(verdict), max_points))
-            grade.needs_manual_grade = grade.manual_score is not None
+            grade.needs_manual_grade = grade.manual_score is not None or grade_id in resources.get(REVIEW_KEY, ())
         self.gradebook.db.commit()
+
+
+class OverwriteReleasedCells(OverwriteCells):
+    """Sanitize step in place of ``OverwriteCells``: a locked cell exactly as released (the
+    gradebook's source with its hidden tests cleared, as generate_assignment left it) is put
+    back to the gradebook's source silently. Stock OverwriteCells warns "checksum has changed!"
+    for every test cell that had hidden tests; the warning stays for cells a student edited."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            try:
+                source_cell = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                source_cell = None
+            if source_cell is not None and source_cell.locked and cell.source == released_source(
+                    source_cell.source, self.config):
+                cell.source = source_cell.source
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+def released_source(source: str, config) -> str | None:
+    """``source`` as generate_assignment releases it (ClearHiddenTests applied), or None."""
+    cell = nbformat.v4.new_code_cell(source)
+    try:
+        ClearHiddenTests(config=config)._remove_hidden_test_region(cell)
+    except RuntimeError:  # unterminated hidden block: nbgrader would not have released it
+        return None
+    return cell.source

@@ -4,8 +4,9 @@ The solution notebook is the single source of truth: nothing in the kit re-imple
 two-layer net. This module executes, in notebook order, the code cells tagged ``api`` and the
 nbgrader solution cells (``solution: true``), in a fresh namespace where ``np`` is numpy.
 
-The same cell extraction (:func:`solution_cells`, :func:`code_for_parts`) is used on a
-*student's* notebook by the sealed checks, so both sides see the same cells.
+The API tag is trusted here only because this is the instructor's notebook: on a *student's*
+notebook the sealed checks extract code with :func:`cs231n_grader.cells.sealed_cells`, which
+trusts no tag.
 
     >>> ref = load_reference()
     >>> S2, cache = ref.forward(X, params)
@@ -18,16 +19,17 @@ import json
 import os
 import stat
 import types
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import cs231n_utils
+from cs231n_grader.parts import FUNCTIONS
+
+# the cell model, shared with the students' self-check (the grader imports it, never the reverse)
+from cs231n_utils.nbcells import CodeCell, exec_cells, is_solution_cell, strip_magics
 
 API_TAG = "api"
 #: grade_ids of the solution cells, one function each (docs/ARCHITECTURE.md)
-PARTS = ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict")
+PARTS = FUNCTIONS
 
 
 def repo_root() -> Path:
@@ -40,14 +42,6 @@ def default_notebook() -> Path:
     return repo_root() / "solutions" / "two_layer_net" / "two_layer_net.ipynb"
 
 
-@dataclass(frozen=True)
-class CodeCell:
-    """One extracted code cell: ``key`` is its grade_id (solution cells) or ``api:<index>``."""
-
-    key: str
-    source: str
-
-
 def _nbgrader(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
 
@@ -55,24 +49,6 @@ def _nbgrader(cell) -> dict:
 def is_api_cell(cell) -> bool:
     """A code cell tagged ``api`` (given helpers: imports and function definitions only)."""
     return cell.get("cell_type") == "code" and API_TAG in cell.get("metadata", {}).get("tags", [])
-
-
-def is_solution_cell(cell) -> bool:
-    """A code cell with nbgrader metadata ``solution: true``."""
-    return cell.get("cell_type") == "code" and bool(_nbgrader(cell).get("solution", False))
-
-
-def strip_magics(source: str) -> str:
-    """Drop IPython-only lines: ``%line`` magics, ``!shell`` lines and a leading ``%%cell`` magic line.
-
-    Dropped lines become blank lines, so line numbers in tracebacks still match the cell.
-    """
-    lines = source.splitlines()
-    kept = []
-    for line in lines:
-        stripped = line.lstrip()
-        kept.append("" if stripped.startswith(("%", "!")) else line)
-    return "\n".join(kept) + "\n"
 
 
 def solution_cells(nb, parts: tuple[str, ...] | None = PARTS) -> list[CodeCell]:
@@ -104,23 +80,6 @@ def solution_cells(nb, parts: tuple[str, ...] | None = PARTS) -> list[CodeCell]:
 def code_for_parts(nb, parts: tuple[str, ...] | None = PARTS) -> dict[str, str]:
     """``{key: source}`` of :func:`solution_cells`, in notebook order (keys: grade_id or ``api:i``)."""
     return {cell.key: cell.source for cell in solution_cells(nb, parts)}
-
-
-def exec_cells(cells: list[CodeCell], namespace: dict | None = None, errors: dict | None = None) -> dict:
-    """Execute cells in order in ``namespace`` (fresh, with ``np`` pre-imported, when None).
-
-    When ``errors`` is a dict, a failing cell's exception is recorded there (key -> exception)
-    and the next cells still run; otherwise the first failure raises.
-    """
-    ns = {"__name__": "__cs231n_cells__", "np": np} if namespace is None else namespace
-    for cell in cells:
-        try:
-            exec(compile(cell.source, f"<cell {cell.key}>", "exec"), ns)
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller (even SystemExit)
-            if errors is None or isinstance(exc, KeyboardInterrupt):
-                raise
-            errors[cell.key] = exc
-    return ns
 
 
 @functools.lru_cache(maxsize=4)

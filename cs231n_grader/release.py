@@ -35,6 +35,15 @@ DEF_RE = re.compile(r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)\s*\(")
 STUB_COMMENT, STUB_RAISE = "# YOUR CODE HERE", "raise NotImplementedError()"
 
 
+def marker_patterns(begin: str = "BEGIN SOLUTION", end: str = "END SOLUTION") -> tuple[re.Pattern, re.Pattern]:
+    """Regexes of a region's begin line (``### BEGIN SOLUTION`` with an optional ``: hint``, the
+    rest of the line) and end line, for ClearSolutions' ``begin/end_solution_delimeter`` values
+    (the ``#`` comment mark is optional, as nbgrader now writes it into the delimiter)."""
+    begin_re = re.compile(rf"^(?P<indent>\s*)(?:#+\s*)?{re.escape(begin)}\s*(?::\s*(?P<hint>.*?))?\s*$")
+    end_re = re.compile(rf"^\s*(?:#+\s*)?{re.escape(end)}\s*$")
+    return begin_re, end_re
+
+
 def enclosing_function(lines: list[str], indent: str) -> str | None:
     """Name of the innermost ``def`` whose body holds a line indented by ``indent`` that follows
     ``lines``; None at module level. Walks up through the enclosing blocks (each less indented than

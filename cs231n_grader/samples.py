@@ -3,7 +3,8 @@
 Every student starts from the *released* notebook (``assignment/two_layer_net/two_layer_net.ipynb``)
 with each solution cell (code, and the written answers) filled with the reference solution cell
 of the *solution* notebook (matched by grade_id). A mistake student then gets one small source edit of that reference
-(each edit is asserted to apply, so a notebook change that breaks a sample fails loudly).
+(each edit is asserted to apply, so a notebook change that breaks a sample fails loudly); a
+student may also add cells of their own (:class:`NewCell`).
 
 Students (see :data:`CLASS`): ``reference`` (all correct, good best_net.npz), ``untouched`` (the
 release as is, no best_net.npz), one per catalogued mistake (ids from
@@ -29,6 +30,7 @@ import nbformat
 import numpy as np
 
 from cs231n_grader import reference
+from cs231n_grader.release import marker_patterns
 
 NOTEBOOK = "two_layer_net.ipynb"
 NET_FILE = "best_net.npz"
@@ -52,6 +54,16 @@ class Edit:
     old: str
     new: str
     count: int = 1
+
+
+@dataclass(frozen=True)
+class NewCell:
+    """A code cell of the student's own (``source``, with ``tags``), inserted just before the
+    solution cell ``before`` (a grade_id): helpers, constants, a training run of their own."""
+
+    before: str
+    source: str
+    tags: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -82,12 +94,45 @@ def repo_root() -> Path:
 
 
 # --- the class ---------------------------------------------------------------------------------
+#: a backward() that differentiates its own forward + loss numerically (lines put at the top of the
+#: reference's body, so the rest never runs): it must earn nothing
+NUMERIC_BACKWARD = """\
+    grads = {}
+    for name, value in params.items():
+        grads[name] = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            old = value[idx]
+            value[idx] = old + 1e-6
+            plus = softmax_loss(forward(X, params)[0], y, params, reg)[0]
+            value[idx] = old - 1e-6
+            minus = softmax_loss(forward(X, params)[0], y, params, reg)[0]
+            value[idx] = old
+            grads[name][idx] = (plus - minus) / 2e-6
+    return grads
+"""
+
+
 # Edits are written against the reference source of the solution notebook; each names the
 # catalogued mistake it makes (cs231n_grader.diagnose.CATALOGUE ids, one sample each).
 def _define_class() -> tuple[Student, ...]:
-    S, E = Student, Edit
+    S, E, New = Student, Edit, NewCell
     return (
         S("reference", "Ada", "Reference", "the reference solution, good best net"),
+        S("own_helpers", "Olga", "Wnhelpers", "correct, laid out in ordinary ways: relu()/stable_softmax() and a "
+          "constant in a cell of its own, time.time() in train (the setup cell imports time), a cell that "
+          "trains on CIFAR-10 (never run by the grader)", None,
+          (New("forward", "RELU_FLOOR = 0.0\n\ndef relu(Z):\n    return np.maximum(RELU_FLOOR, Z)\n\n"
+                          "def stable_softmax(S):\n    E = np.exp(S - S.max(axis=1, keepdims=True))\n"
+                          "    return E / E.sum(axis=1, keepdims=True)\n"),
+           E("forward", "X2 = np.maximum(0, S1)", "X2 = relu(S1)"),
+           E("softmax_loss", "P = np.exp(log_P)", "P = stable_softmax(S2)"),
+           E("train", "    rng = np.random.default_rng(seed)\n",
+             "    started = time.time()\n    rng = np.random.default_rng(seed)\n"),
+           New("tuning", "own_params = init_params(3072, 50, 10)\nown_stats = train(own_params, data['X_train'], "
+                         "data['y_train'], data['X_val'], data['y_val'], num_iters=10)\n"))),
+        S("inplace_relu", "Ines", "Place", "forward's ReLU in place, np.maximum(S1, 0, out=S1): exact scores, "
+          "the cached S1 overwritten (the scores keep most of the points)", None,
+          (E("forward", "X2 = np.maximum(0, S1)", "X2 = np.maximum(S1, 0, out=S1)"),)),
         S("untouched", "Una", "Touched", "the release as is, no best_net.npz",
           code="release", net=None),
         # forward
@@ -105,6 +150,10 @@ def _define_class() -> tuple[Student, ...]:
                                  "return float(data_loss), P"),)),
         S("reg_loss_factor", "Reggie", "Half", "reg term 0.5 * reg * sum W^2 in the loss",
           "reg_loss_factor", (E("softmax_loss", "reg_loss = reg * (", "reg_loss = 0.5 * reg * ("),)),
+        S("reg_loss_biases", "Bea", "Sreg", "biases regularised in the loss: reg * (ΣW1² + ΣW2² + Σb1² + Σb2²)",
+          "reg_loss_biases", (E("softmax_loss", 'np.sum(params["W2"] ** 2))',
+                                'np.sum(params["W2"] ** 2) + np.sum(params["b1"] ** 2) '
+                                '+ np.sum(params["b2"] ** 2))'),)),
         S("softmax_no_max_subtraction", "Max", "Overflow", "softmax without subtracting the row max",
           "softmax_no_max_subtraction", (E("softmax_loss", "shifted = S2 - S2.max(axis=1, keepdims=True)",
                                            "shifted = S2"),)),
@@ -141,6 +190,12 @@ def _define_class() -> tuple[Student, ...]:
         S("reg_grad_factor", "Greg", "Factor", "reg gradient reg * W instead of 2 * reg * W",
           "reg_grad_factor", (E("backward", "+ 2 * reg * W2", "+ reg * W2"),
                               E("backward", "+ 2 * reg * W1", "+ reg * W1"))),
+        S("reg_grad_biases", "Bias", "Reg", "bias gradients with a regularisation term 2 * reg * b",
+          "reg_grad_biases", (E("backward", "db2 = dS2.sum(axis=0)", "db2 = dS2.sum(axis=0) + 2 * reg * params['b2']"),
+                              E("backward", "db1 = dS1.sum(axis=0)",
+                                "db1 = dS1.sum(axis=0) + 2 * reg * params['b1']"))),
+        S("backward_numeric", "Num", "Eric", "backward by centred differences of its own forward and loss",
+          "backward_numeric", (E("backward", "    N = P.shape[0]\n", "    N = P.shape[0]\n" + NUMERIC_BACKWARD),)),
         S("relu_mask_missing", "Mask", "Less", "backward without the ReLU mask",
           "relu_mask_missing", (E("backward", "dS1 = dX2 * (S1 > 0)", "dS1 = dX2"),)),
         S("relu_wrong_inequality", "Ineq", "Uality", "ReLU mask S1 >= 0 in backward",
@@ -161,6 +216,19 @@ def _define_class() -> tuple[Student, ...]:
         S("train_history_per_iteration", "Ike", "Every", "accuracies and decay every iteration",
           "train_history_per_iteration",
           (E("train", "if (it + 1) % iterations_per_epoch == 0:", "if True:  # every iteration"),)),
+        S("train_sequential_batches", "Seq", "Uential", "minibatches as sequential slices of X",
+          "train_sequential_batches", (E("train", "batch = rng.choice(N, size=batch_size, replace=True)",
+                                         "batch = np.arange(it * batch_size, (it + 1) * batch_size) % N"),)),
+        S("train_shuffled_X_only", "Shu", "Ffle", "np.random.shuffle(X) before the loop, y left as it is",
+          "train_shuffled_X_only", (E("train", "    rng = np.random.default_rng(seed)\n",
+                                      "    rng = np.random.default_rng(seed)\n    np.random.shuffle(X)\n"),)),
+        S("train_choice_N_minus_1", "Last", "Left", "minibatch indices drawn by rng.choice(N - 1, ...)",
+          "train_choice_N_minus_1", (E("train", "rng.choice(N, size", "rng.choice(N - 1, size"),)),
+        S("train_float_epoch", "Flo", "At", "iterations_per_epoch = max(N / batch_size, 1), a float",
+          "train_float_epoch", (E("train", "max(N // batch_size, 1)", "max(N / batch_size, 1)"),)),
+        S("train_val_counts", "Cou", "Nts", "val_acc_history holds counts of correct predictions",
+          "train_val_counts", (E("train", "float(np.mean(predict(X_val, params) == y_val))",
+                                 "float(np.sum(predict(X_val, params) == y_val))"),)),
         # predict
         S("predict_returns_scores", "Scor", "Es", "predict returns the scores S2",
           "predict_returns_scores", (E("predict", "return np.argmax(S2, axis=1)", "return S2"),)),
@@ -190,10 +258,11 @@ def cells_by_grade_id(nb) -> dict:
 
 
 def strip_markers(source: str) -> str:
-    """The solution code without nbgrader's ``### BEGIN/END SOLUTION`` marker lines."""
+    """The solution code without nbgrader's ``### BEGIN/END SOLUTION`` marker lines (the release's
+    :func:`cs231n_grader.release.marker_patterns`, with nbgrader's default delimiters)."""
+    begin_re, end_re = marker_patterns()
     lines = source.splitlines(keepends=True)
-    markers = ("### BEGIN SOLUTION", "### END SOLUTION")
-    return "".join(line for line in lines if not line.lstrip().startswith(markers))
+    return "".join(line for line in lines if not (begin_re.match(line) or end_re.match(line)))
 
 
 def apply_edit(source: str, edit: Edit, student_id: str) -> str:
@@ -221,10 +290,16 @@ def student_notebook(release_nb, solution_nb, student: Student):
     for grade_id, cell in released.items():
         cell.source = strip_markers(solved[grade_id].source)
     for edit in student.edits:
-        if edit.grade_id not in released:
-            raise SampleError(f"sample {student.student_id!r}: no solution cell {edit.grade_id!r}")
-        cell = released[edit.grade_id]
-        cell.source = apply_edit(cell.source, edit, student.student_id)
+        target = edit.before if isinstance(edit, NewCell) else edit.grade_id
+        if target not in released:
+            raise SampleError(f"sample {student.student_id!r}: no solution cell {target!r}")
+        if isinstance(edit, NewCell):
+            cell = nbformat.v4.new_code_cell(edit.source)
+            if edit.tags:
+                cell.metadata["tags"] = list(edit.tags)
+            nb.cells.insert(nb.cells.index(released[target]), cell)
+        else:
+            released[target].source = apply_edit(released[target].source, edit, student.student_id)
     return nb
 
 
@@ -254,7 +329,7 @@ def _parse_hparams(source: str, where) -> dict:
 def data_checksum(data_dir: Path | None = None) -> str:
     """blake2b of the CIFAR-10 batch files (names + contents), hex, 16 chars."""
     from cs231n_utils import data
-    root = Path(data_dir or data.default_data_dir()) / "cifar-10-batches-py"
+    root = Path(data_dir or data.default_data_dir()) / data.FOLDER
     digest = hashlib.blake2b(digest_size=8)
     for name in DATA_FILES:
         path = root / name

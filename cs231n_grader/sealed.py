@@ -11,6 +11,7 @@ import numpy as np
 
 from cs231n_grader import runner
 from cs231n_grader.cases import Case, CaseOutcome
+from cs231n_grader.cells import syntax_error_line
 from cs231n_grader.sandbox import Limits, run_sandboxed
 
 
@@ -83,7 +84,23 @@ def run_sealed(cells, cases: list[Case], limits=None, max_runs: int | None = Non
         pending = [c for c in pending if c.part != stuck]
     for c in pending:
         results[c.id] = CaseOutcome(reason="not run (too many restarts of the grader's runner)")
-    return results, cell_errors
+    return results, located_cell_errors(cells, cell_errors)
+
+
+def located_cell_errors(cells, cell_errors: dict) -> dict:
+    """The runner's cell errors with every location the student's code could choose replaced by
+    one the grader finds itself: the line of a syntax error, from compiling (not running) the
+    cell here; no line at all for an error raised while the cell ran (code that raises on line k,
+    k a hidden value, would otherwise read hidden inputs back through the feedback)."""
+    sources = {c.key: c.source for c in cells}
+    out = {}
+    for key, meta in cell_errors.items():
+        if key not in sources or not isinstance(meta, dict):
+            continue
+        line = syntax_error_line(sources[key])
+        out[key] = {"error": meta.get("error"), "error_type": "SyntaxError" if line else meta.get("error_type"),
+                    "error_cell": key, "error_line": line}
+    return out
 
 
 def _stop_reason(outcome, problem: str | None) -> str:

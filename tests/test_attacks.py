@@ -329,7 +329,9 @@ def test_no_course_file_changed_or_copied(attacked):
         for p in (course / "feedback" / attacker).rglob("*"):
             assert not p.is_file() or solution_line not in p.read_bytes(), p
     kernel_dir = course / "autograded" / "b_kernel_links" / ASSIGNMENT
-    assert sorted(p.name for p in kernel_dir.iterdir()) == [NOTEBOOK]  # nothing the kernel wrote came back
+    released = sorted(p.name for p in (course / "assignment" / ASSIGNMENT).iterdir())
+    # the release's own files (notebook, self-check data) and nothing the kernel wrote came back
+    assert sorted(p.name for p in kernel_dir.iterdir()) == released
     assert "disk stopped: No space left on device" in kernel_dir.joinpath(NOTEBOOK).read_text()
 
 

@@ -1,5 +1,5 @@
 """The per-example chain-rule part (issue 14): the reference's factors, the secret cases, scoring
-and feedback of the sealed check (cs231n_grader.chain, cs231n_grader.chain_check).
+and feedback of the sealed check (cs231n_utils.chain, cs231n_grader.chain_check).
 
 The reference is the solution notebook's ``chain_rule_factors`` (conftest's ``ref``); its factors
 are checked here against numeric Jacobians and its gradients against the batched ``backward``.
@@ -14,12 +14,13 @@ import sys
 import numpy as np
 import pytest
 
-from cs231n_grader import chain, diagnose, samples
+from cs231n_grader import diagnose, samples
 from cs231n_grader.cases import make_cases
 from cs231n_grader.compare import reference_outputs
 from cs231n_grader.reference import CodeCell, default_notebook, exec_cells, solution_cells
 from cs231n_grader.scoring import score_part
 from cs231n_grader.sealed import run_in_process
+from cs231n_utils import chain
 from cs231n_utils.gradient_check import eval_numerical_jacobian, rel_error
 
 SECRET = b"test-secret-for-the-chain-rule"

@@ -198,7 +198,10 @@ def test_mistake_is_diagnosed_by_id(mistake_id, reference_cells, sealed_cases, r
         assert res.passed == passed
     else:
         assert res.passed <= total // 3 + 1  # the mistake shows on (almost) every case
-    assert res.score == part_score(DEFAULT_POINTS[part], res.passed, res.total) < res.max_points
+    if mistake_id == "forward_cache_order":  # S2 exact on every case, the cache swapped: S2's share
+        assert res.score == 0.7 * res.max_points
+    else:
+        assert res.score == part_score(DEFAULT_POINTS[part], res.passed, res.total) < res.max_points
     # what the student reads never holds hidden values: no long decimals, no arrays
     shown = res.summary() + " ".join(res.failures)
     assert not re.search(r"\d\.\d{3,}|\[\s*-?\d+\.", shown), shown

@@ -131,9 +131,11 @@ def catalogue_lines(given: set[str]) -> set[str]:
     from cs231n_grader import diagnose, samples
     lines = {m.message for m in diagnose.CATALOGUE}
     for student in samples.CLASS:
-        for edit in student.edits:
-            lines.update(text.strip() for text in (edit.old + "\n" + edit.new).splitlines())
-    return {line for line in lines - given if len(line) >= MIN_LINE}
+        for edit in student.edits:  # source edits (old -> new) and cells of the student's own (source)
+            code = edit.source if isinstance(edit, samples.NewCell) else edit.old + "\n" + edit.new
+            lines.update(text.strip() for text in code.splitlines())
+    # an edit's old text may be a fragment of a line students are given (code before a comment)
+    return {line for line in lines if len(line) >= MIN_LINE and not any(line in g for g in given)}
 
 
 class Needles:
@@ -230,7 +232,8 @@ def test_bundle_holds_what_students_need_and_nothing_else(bundle):
     assert len(wheels) == 1
     assert re.fullmatch(r"two_layer_net/cs231n_utils-[\w.]+-py3-none-any\.whl", wheels[0]), wheels
     expected = {"two_layer_net/two_layer_net.ipynb", "two_layer_net/README.md",
-                "two_layer_net/data/get_datasets.sh", wheels[0]}
+                "two_layer_net/data/get_datasets.sh", wheels[0],
+                "two_layer_net/selfcheck.json", "two_layer_net/selfcheck.npz"}  # self-check data: numbers
     expected |= {f"two_layer_net/{arc}" for _, arc in bundle_builder.EXTRA_FILES}
     assert set(files) == expected
     with zipfile.ZipFile(bundle) as zf:

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 
 from cs231n_grader import runner
-from cs231n_grader.accuracy import accuracy_score, check_accuracy, evaluation_data
+from cs231n_grader.accuracy import accuracy_score, check_accuracy, evaluation_data, split_accuracies
 from cs231n_grader.cases import make_cases
 from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
 from cs231n_grader.scoring import score_part
 from cs231n_grader.sealed import run_sealed
 from cs231n_grader.secret import SECRET_ENV
-from cs231n_grader.preprocessors import HIDDEN_NOTE, strip_hidden_tests
+from cs231n_grader.preprocessors import HIDDEN_NOTE, StripHiddenTests
 from cs231n_grader.reference import CodeCell, default_notebook, repo_root, solution_cells
 from cs231n_grader.sandbox import Limits
 
@@ -291,8 +291,9 @@ def forward(X, params):
     attacked = replace_cell(attacked, "predict", "def predict(X, params):\n    raise ValueError(repr(X))\n")
     res, _, _ = scores(attacked, cases, ref)
     shown = " ".join(res["forward"].failures + res["predict"].failures)
-    assert "raised an exception in your forward cell, line 5" in shown
-    assert "raised ValueError in your predict cell, line 2" in shown
+    # the function that raised, never a line or cell the code reports (issue 8 item 6)
+    assert "forward() raised an exception" in shown and "predict() raised ValueError" in shown
+    assert " line " not in shown
     assert "[" not in shown and "e-" not in shown and "0." not in shown
 
 
@@ -302,15 +303,16 @@ def test_a_solution_cell_that_does_not_run_is_named(cells, cases, ref):
     res, _, cell_errors = scores(broken, cases, ref)
     assert set(cell_errors) == {"softmax_loss", "predict"}
     assert res["softmax_loss"].score == 0 and res["predict"].score == 0
-    assert res["softmax_loss"].note == ("Your softmax_loss cell itself failed when run: raised SyntaxError "
-                                        "in your softmax_loss cell, line 1.")
-    assert "raised ModuleNotFoundError in your predict cell, line 1" in res["predict"].note
+    # a syntax error's line is found by compiling the cell on the trusted side; a runtime error's is never shown
+    assert res["softmax_loss"].note == "Your softmax_loss cell itself failed when run: it has a syntax error on line 1."
+    assert res["predict"].note == "Your predict cell itself failed when run: it raised ModuleNotFoundError."
     assert res["forward"].score == POINTS["forward"]
 
 
 # --- preprocessors ---------------------------------------------------------------------------------
 def test_strip_hidden_tests_leaves_a_note_and_tolerates_unterminated_blocks():
     src = "a = 1\n### BEGIN HIDDEN TESTS\nsecret()\n### END HIDDEN TESTS\nb = 2\n    ### BEGIN HIDDEN TESTS\n    x = 3"
+    strip_hidden_tests = StripHiddenTests().strip
     out, removed = strip_hidden_tests(src)
     assert removed and out == f"a = 1\n{HIDDEN_NOTE}\nb = 2\n    {HIDDEN_NOTE}"
     assert strip_hidden_tests("print(1)") == ("print(1)", False)
@@ -346,7 +348,8 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
     res = check_accuracy(real, ref, data=data, points=10)
     S2, _ = ref.forward(data["X_val"], good)
     val = float(np.mean(np.argmax(S2, axis=1) == data["y_val"]))
-    assert res.score == accuracy_score(val, 10) and f"validation accuracy {val:.3f}" in res.note
+    held_out = split_accuracies(good, ref, data)["held_out"]  # test + mirrored validation images
+    assert res.score == accuracy_score(held_out, 10) and f"validation accuracy {val:.3f}" in res.note
     np.savez(real, **good, W3=np.zeros(3))  # the notebook's rule: other arrays are ignored, with a note
     assert "ignored other arrays in real.npz: W3.npy" in check_accuracy(real, ref, data=data).note
 
@@ -566,9 +569,8 @@ def test_autograded_scores_are_the_sealed_verdicts(course, ref, trained_net):
     parts = CALLED_PARTS
     data = evaluation_data()
     with np.load(trained_net) as net:
-        S2, _ = ref.forward(np.asarray(data["X_val"], float), {k: net[k].astype(float) for k in net.files})
-    val_acc = float(np.mean(np.argmax(S2, axis=1) == data["y_val"]))
-    expected_accuracy = accuracy_score(val_acc, POINTS["accuracy"])
+        accs = split_accuracies({k: net[k].astype(float) for k in net.files}, ref, data)
+    expected_accuracy = accuracy_score(accs["held_out"], POINTS["accuracy"])
     assert 0 < expected_accuracy
     assert scores["reference"] == {**full(parts), "accuracy": expected_accuracy}
     assert scores["relu_missing"] == {**full(parts), "backward": 0.0, "accuracy": 0.0}

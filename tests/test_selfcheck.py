@@ -1,0 +1,167 @@
+"""The students' self-check (issue 13): practice cases from a public seed, judged and worded as the
+grader judges them, on the code the grader runs.
+
+Real parts: the committed data files, real notebooks (the release, the reference, the bundled
+mistake students of cs231n_grader.samples), the grader's own scoring (score_part on the same
+cases, through the runner's code path) as the yardstick.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from cs231n_grader import diagnose, samples, scoring, sealed, selfcheck_data
+from cs231n_grader.cases import make_cases
+from cs231n_grader.compare import HELPERS_IN_BACKWARD
+from cs231n_utils import selfcheck
+from cs231n_utils.nbcells import exec_cells, graded_cells
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTION = REPO / "solutions" / "two_layer_net" / "two_layer_net.ipynb"
+RELEASE = REPO / "assignment" / "two_layer_net" / "two_layer_net.ipynb"
+DATA_FILES = ("selfcheck.json", "selfcheck.npz")
+
+
+def folder_with(tmp_path: Path, nb) -> Path:
+    """A student's folder: the notebook ``nb`` (nbformat or path) saved beside the released data."""
+    for name in DATA_FILES:
+        shutil.copy(RELEASE.parent / name, tmp_path / name)
+    path = tmp_path / selfcheck.NOTEBOOK
+    if isinstance(nb, Path):
+        shutil.copy(nb, path)
+    else:
+        nbformat.write(nb, str(path))
+    return path
+
+
+def test_data_files_in_sync_with_the_reference(ref):
+    """The committed data (solutions/ and its release in assignment/) is what the release step
+    computes now from the reference: run `python -m cs231n_grader.selfcheck_data` after a change."""
+    manifest, arrays = selfcheck_data.build(ref)
+    for folder in (SOLUTION.parent, RELEASE.parent):
+        assert json.loads((folder / "selfcheck.json").read_text()) == manifest, folder
+        with np.load(folder / "selfcheck.npz", allow_pickle=False) as npz:
+            assert sorted(npz.files) == sorted(arrays), folder
+            for k in npz.files:
+                np.testing.assert_array_equal(npz[k], arrays[k], err_msg=f"{folder}: {k}")
+
+
+def test_practice_cases_are_the_grader_kinds_but_not_its_inputs(ref):
+    """Same generator, same kinds (N = 1, exact ReLU zeros, large scores); a public seed, so no
+    practice input equals an input the grader draws from a secret."""
+    practice = selfcheck_data.practice_cases(ref)
+    for part, cases in practice.items():
+        hidden = [c for c in make_cases(part, b"some course secret", ref) if c.kind != "toy"]
+        assert [c.kind for c in cases] == [c.kind for c in hidden]
+        for p, h in zip(cases, hidden, strict=True):
+            for name in p.arrays:
+                if name != "y" and p.arrays[name].size > 1:
+                    assert not np.array_equal(p.arrays[name], h.arrays[name]), (part, p.label, name)
+    kinds = {c.kind for cases in practice.values() for c in cases}
+    assert {"single_example", "zero_rows", "large_scores"} <= kinds
+
+
+def test_the_reference_passes_every_case(tmp_path):
+    path = folder_with(tmp_path, SOLUTION)
+    for part in selfcheck.SELF_CHECKED:
+        report = selfcheck.run_check(part, path)
+        assert report.ok and report.total >= 5, report.text()
+        assert report.diagnosis is None
+
+
+def test_the_release_says_not_implemented(tmp_path):
+    path = folder_with(tmp_path, RELEASE)
+    report = selfcheck.run_check("forward", path)
+    assert report.passed == 0 and report.total >= 5
+    assert "raised NotImplementedError in your forward cell, line" in report.text()
+    assert "(not implemented yet)" in report.text()
+
+
+def test_the_released_notebook_calls_the_self_check():
+    """Each self-checked part has a cell calling check("<part>") after its public test."""
+    nb = nbformat.read(str(RELEASE), as_version=4)
+    sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    for part in selfcheck.SELF_CHECKED:
+        assert any(f'check("{part}")' in s for s in sources), part
+
+
+MISTAKES = [s for s in samples.CLASS if s.edits and getattr(s.edits[0], "grade_id", None) in selfcheck.SELF_CHECKED]
+
+
+@pytest.mark.parametrize("student", MISTAKES, ids=lambda s: s.student_id)
+def test_same_verdict_words_and_diagnosis_as_the_grader(student, tmp_path, ref):
+    """A bundled mistake student: the self-check's per-case lines are the grader's failures on the
+    same practice cases (score_part through the runner's code path), and it names the grader's
+    diagnosis when that diagnosis comes from a reference variant (rule-based ones need the
+    reference's code at check time: not shipped)."""
+    part = student.edits[0].grade_id
+    nb = samples.student_notebook(RELEASE, SOLUTION, student)
+    report = selfcheck.run_check(part, folder_with(tmp_path, nb))
+    cases = selfcheck_data.practice_cases(ref)[part]
+    namespace = exec_cells(graded_cells(nb), errors={})
+    graded = scoring.score_part(part, cases, sealed.run_in_process(namespace, cases), ref, points=10)
+    crosses = [line[len("  ✗ "):] for line in report.lines if line.startswith("  ✗ ")]
+    if any(HELPERS_IN_BACKWARD in f for f in graded.failures):
+        # the grader counts backward's calls of forward/softmax_loss in its sandbox; the self-check
+        # does not, and sees the numeric gradients as wrong values instead
+        assert len(crosses) == len(graded.failures) and all("wrong values" in c for c in crosses)
+    else:
+        assert crosses == graded.failures
+    assert (report.passed, report.total) == (graded.passed, graded.total)
+    assert graded.failures, f"{student.student_id}: the practice cases do not show this mistake"
+    by_variant = {m.id for m in diagnose.CATALOGUE if m.variants}
+    if graded.diagnosis and graded.diagnosis[0] in by_variant:
+        assert report.diagnosis == selfcheck_data.mistake_name(graded.diagnosis[0])
+    else:
+        assert report.diagnosis is None
+
+
+def _with_cell(source: str, after: str, code: str):
+    """The reference notebook with ``code`` as a new cell after solution cell ``after``, and the
+    ReLU of backward written through a helper."""
+    nb = nbformat.read(str(SOLUTION), as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after)
+    nb.cells.insert(index, nbformat.v4.new_code_cell(code))
+    cell = nb.cells[index + 1]
+    assert "dS1 = dX2 * (S1 > 0)" in cell.source
+    cell.source = cell.source.replace("dS1 = dX2 * (S1 > 0)", source)
+    return nb
+
+
+def test_a_helper_the_grader_cannot_see_is_reported_now(tmp_path):
+    """A helper made by a call in its own cell is dropped by the grader's rule: NameError now,
+    with what to do; the same helper written as a def is seen and passes."""
+    hidden = _with_cell("dS1 = relu_grad(S1) * dX2", "backward",
+                        "relu_grad = np.vectorize(lambda s: float(s > 0))")
+    report = selfcheck.run_check("backward", folder_with(tmp_path, hidden))
+    assert report.passed == 0
+    assert "raised NameError in your backward cell, line" in report.text()
+    assert "define helpers that way" in report.text()
+    (tmp_path / "ok").mkdir()
+    seen = _with_cell("dS1 = relu_grad(S1) * dX2", "backward",
+                      "def relu_grad(S):\n    return (S > 0).astype(float)\n")
+    assert selfcheck.run_check("backward", folder_with(tmp_path / "ok", seen)).ok
+
+
+def test_missing_data_says_what_to_do(tmp_path):
+    shutil.copy(RELEASE, tmp_path / selfcheck.NOTEBOOK)
+    report = selfcheck.run_check("forward", tmp_path / selfcheck.NOTEBOOK)
+    assert report.total == 0 and "Keep selfcheck.npz and selfcheck.json" in report.text()
+
+
+def test_the_data_holds_numbers_and_names_never_code_or_diagnosis_text():
+    """selfcheck.npz: plain numeric arrays only; selfcheck.json: labels, ids and output names. The
+    catalogue's messages (which state the formulas) stay with the grader."""
+    with np.load(RELEASE.parent / "selfcheck.npz", allow_pickle=False) as npz:
+        assert all(npz[k].dtype.kind in "fiu" for k in npz.files)
+    text = (RELEASE.parent / "selfcheck.json").read_text()
+    for mistake in diagnose.CATALOGUE:
+        assert mistake.message not in text
+    manifest = json.loads(text)
+    assert set(manifest) == {"seed", "parts", "mistakes"}
+    assert set(manifest["mistakes"]) <= {m.id for m in diagnose.CATALOGUE}
