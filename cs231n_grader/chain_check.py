@@ -45,32 +45,30 @@ def make_cases(secret: bytes, ref) -> list[Case]:
             for i, (kind, label, x, label_y, p) in enumerate(problems)]
 
 
-# --- the mistakes: rules on the student's outputs ------------------------------------------------
+# --- the mistakes -----------------------------------------------------------------------------------
+# Variants (as in diagnose.CATALOGUE): one output of the reference in the form the mistake gives it,
+# so the students' self-check (data computed at release) names them too; rules only where no single
+# form exists (a dense mask) or the mistake is how the factors were made (numeric differentiation).
 def _got(got: dict, name: str) -> np.ndarray | None:
     return as_plain_float_array(got.get(name)) if name in got else None
 
 
-def _is_permuted(g: np.ndarray | None, expected: np.ndarray) -> bool:
-    """``g`` is ``expected`` with its axes in another order (and so another shape)."""
-    if g is None or g.shape == expected.shape:
-        return False
-    return any(allclose_scaled(g, expected.transpose(perm))
-               for perm in itertools.permutations(range(expected.ndim))
-               if expected.transpose(perm).shape == g.shape)
+def _output_as(key: str, transform):
+    """Variant: the reference's outputs on the case with ``key`` replaced by ``transform(it, case)``
+    (only that output: the mistake shows there whatever the others are)."""
+    def variant(case, ref):
+        return {key: np.asarray(transform(reference_outputs(case, ref)[key], case), dtype=np.float64)}
+    return variant
+
+
+def _permuted(key: str, ndim: int) -> tuple:
+    """One variant per other order of ``key``'s axes (a transposed factor or gradient)."""
+    return tuple(_output_as(key, lambda e, case, perm=perm: e.transpose(perm))
+                 for perm in itertools.permutations(range(ndim)) if perm != tuple(range(ndim)))
 
 
 def _numeric(case, got, ref) -> bool:
     return chain.used_numeric_helpers(got)
-
-
-def _factor_transposed(case, got, ref) -> bool:
-    exp = reference_outputs(case, ref)
-    return any(_is_permuted(_got(got, k), exp[k]) for k in ("ds2_dx2", "ds1_dW1", "ds2_dW2"))
-
-
-def _mask_vector(case, got, ref) -> bool:
-    g, exp = _got(got, "dx2_ds1"), reference_outputs(case, ref)["dx2_ds1"]
-    return g is not None and g.ndim == 1 and allclose_scaled(g, np.diag(exp))
 
 
 def _mask_dense(case, got, ref) -> bool:
@@ -80,38 +78,36 @@ def _mask_dense(case, got, ref) -> bool:
     return bool(np.any(g[~np.eye(g.shape[0], dtype=bool)]))
 
 
-def _no_one_hot(case, got, ref) -> bool:
-    g, exp = _got(got, "dL_ds2"), reference_outputs(case, ref)["dL_ds2"]
-    without = exp + np.eye(exp.size)[int(case.arrays["y"])]  # what is left without the label's term
-    return g is not None and allclose_scaled(g, without)
+def _one_hot(case) -> np.ndarray:
+    C = case.arrays["W2"].shape[1]
+    return np.eye(C)[int(case.arrays["y"])]
 
 
-def _contraction_order(case, got, ref) -> bool:
-    exp = reference_outputs(case, ref)
-    return any(_is_permuted(_got(got, k), exp[k]) for k in ("dW1", "dW2"))
-
-
-#: (id, message, rule), in the order they are tried (diagnose.CATALOGUE lists them)
+#: (id, message, rule, variants), in the order they are tried (diagnose.CATALOGUE lists them)
 MISTAKES = (
     ("chain_numeric",
      "your chain_rule_factors calls a numeric-differentiation helper (eval_numerical_…) to make "
      "its factors: numeric Jacobians are for checking them; derive each factor and build it as an "
-     "array", _numeric),
+     "array", _numeric, ()),
     ("chain_factor_transposed",
      "one of your Jacobians has its indices in the wrong order (a transposed factor): ∂f/∂v has "
      "shape f.shape + v.shape, the output's index first, so ∂s2/∂x2 is C×H, ∂s1/∂W1 is H×D×H and "
-     "∂s2/∂W2 is C×H×C", _factor_transposed),
+     "∂s2/∂W2 is C×H×C", None, _permuted("ds2_dx2", 2) + _permuted("ds1_dW1", 3) + _permuted("ds2_dW2", 3)),
     ("chain_mask_vector",
      "your ∂x2/∂s1 is a vector: it is the H×H Jacobian of the ReLU (x2 and s1 both have H "
-     "entries), a matrix whose diagonal holds the mask", _mask_vector),
+     "entries), a matrix whose diagonal holds the mask", None,
+     (_output_as("dx2_ds1", lambda e, case: np.diag(e)),)),
     ("chain_mask_dense",
      "your ∂x2/∂s1 has nonzero entries off its diagonal: x2[h] depends on s1[h] alone, so "
-     "∂x2[h]/∂s1[k] is 0 whenever h ≠ k", _mask_dense),
+     "∂x2[h]/∂s1[k] is 0 whenever h ≠ k", _mask_dense,
+     (_output_as("dx2_ds1", lambda e, case: np.tile(np.diag(e), (e.shape[0], 1))),  # the mask in every row
+      _output_as("dx2_ds1", lambda e, case: np.tile(np.diag(e), (e.shape[0], 1)).T))),  # ... every column
     ("chain_no_one_hot",
      "your ∂L/∂s2 misses the label's own term: L = −log p_y depends on s2[y] through the "
-     "numerator of p_y too, not only through the softmax's denominator", _no_one_hot),
+     "numerator of p_y too, not only through the softmax's denominator", None,
+     (_output_as("dL_ds2", lambda e, case: e + _one_hot(case)),)),
     ("chain_contraction_order",
      "your gradients contract the factors over the wrong index, so they come out transposed: "
      "sum over the Jacobian's output index (its first axis), and each gradient has the shape of "
-     "its parameter (∂L/∂W1 is D×H, ∂L/∂W2 is H×C)", _contraction_order),
+     "its parameter (∂L/∂W1 is D×H, ∂L/∂W2 is H×C)", None, _permuted("dW1", 2) + _permuted("dW2", 2)),
 )

@@ -333,7 +333,8 @@ CATALOGUE: tuple[Mistake, ...] = (
             "your argmax runs over the wrong axis: argmax over the classes (axis=1) gives one label "
             "per example",
             rule=_predict_axis),
-) + tuple(Mistake(mid, chain_check.PART, message, rule=rule) for mid, message, rule in chain_check.MISTAKES)
+) + tuple(Mistake(mid, chain_check.PART, message, variants=variants, rule=rule)
+        for mid, message, rule, variants in chain_check.MISTAKES)
 BY_ID = {m.id: m for m in CATALOGUE}
 
 

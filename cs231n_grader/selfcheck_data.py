@@ -33,7 +33,7 @@ from cs231n_grader.reference import default_notebook, load_reference
 #: the public seed of the practice cases (the grader's cases come from the secret instead)
 PRACTICE_SEED = b"cs231n two_layer_net practice cases, public"
 #: the parts the self-check covers: the ones whose cases need nothing but the function itself
-PARTS = ("forward", "softmax_loss", "backward")
+PARTS = ("forward", "softmax_loss", "chain_rule_factors", "backward")
 DATA_NAME = "selfcheck"
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cs231n_utils import chain
 from cs231n_utils.compare import allclose_scaled, as_plain_float_array, output_reason
 from cs231n_utils.nbcells import exec_cells, graded_cells
 
@@ -65,7 +66,8 @@ def _plain(value, what: str) -> np.ndarray:
 
 def call_part(part: str, fn, inputs: dict[str, np.ndarray], reg: float) -> dict[str, np.ndarray]:
     """Call your ``fn`` for ``part`` on private copies of ``inputs`` -> outputs by the grader's names
-    (S2, S1, X2 | loss, P | dW1, db1, dW2, db2)."""
+    (S2, S1, X2 | loss, P | dW1, db1, dW2, db2 | the keys of chain_rule_factors and how many
+    numeric-differentiation helper calls made them)."""
     a = {k: np.array(v) for k, v in inputs.items()}
     params = {k: a[k] for k in PARAM_NAMES}
     if part == "forward":
@@ -75,6 +77,9 @@ def call_part(part: str, fn, inputs: dict[str, np.ndarray], reg: float) -> dict[
     if part == "softmax_loss":
         loss, P = fn(a["S2"], a["y"], params, reg)
         return {"loss": _plain(loss, "loss"), "P": _plain(P, "P")}
+    if part == chain.PART:
+        out = chain.call(fn, a["x"], a["y"], params)
+        return {k: v if k == chain.NUMERIC_CALLS else _plain(v, f"factors['{k}']") for k, v in out.items()}
     if part == "backward":
         grads = fn(a["P"], a["y"], (a["X"], a["S1"], a["X2"]), params, reg)
         if not isinstance(grads, dict):
@@ -83,7 +88,7 @@ def call_part(part: str, fn, inputs: dict[str, np.ndarray], reg: float) -> dict[
     raise ValueError(f"the self-check covers {sorted(SELF_CHECKED)}, not {part!r}")
 
 
-SELF_CHECKED = ("forward", "softmax_loss", "backward")
+SELF_CHECKED = ("forward", "softmax_loss", "chain_rule_factors", "backward")
 
 
 def error_words(exc: BaseException) -> str:
@@ -171,8 +176,11 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
             say(f"  ✗ {case['label']}: {error_words(exc)}")
             continue
         # every wrong output, in the grader's order and words (scoring.score_part joins them the same way)
-        reasons = [r for name in case["outputs"]
-                   if (r := output_reason(name, got, arrays[f"{case['id']}/out/{name}"]))]
+        if part == chain.PART and chain.used_numeric_helpers(got):
+            reasons = [chain.NUMERIC_REASON]  # as the grader: numeric factors earn nothing
+        else:
+            reasons = [r for name in case["outputs"]
+                       if (r := output_reason(name, got, arrays[f"{case['id']}/out/{name}"], part))]
         reason = "; ".join(dict.fromkeys(reasons)) or None
         if reason is None:
             report.passed += 1
@@ -195,5 +203,6 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
 
 
 def check(part: str, notebook: str | Path = NOTEBOOK) -> None:
-    """Print the self-check of ``part`` (forward, softmax_loss, backward); :func:`run_check` returns it."""
+    """Print the self-check of ``part`` (forward, softmax_loss, chain_rule_factors, backward);
+    :func:`run_check` returns it."""
     print(run_check(part, notebook).text(), file=sys.stdout)
