@@ -216,3 +216,16 @@ def test_factors_made_by_numeric_differentiation_earn_nothing(ref, cases):
         exp = reference_outputs(case, ref)
         right += all(np.allclose(got[k], exp[k], rtol=1e-5, atol=1e-8) for k in chain.OUTPUTS)
     assert right == 5
+
+
+def test_a_mistake_outside_the_catalogue_is_located_at_the_first_wrong_output(ref, cases):
+    """No catalogued mistake: the feedback names the first wrong output in the order of the chain and
+    where to look (cs231n_grader.locate), never a value."""
+    source = samples.strip_markers(next(c.source for c in solution_cells(default_notebook())
+                                        if c.key == PART))
+    assert '"db1": dL_ds1,' in source
+    cells = [CodeCell(PART, source.replace('"db1": dL_ds1,', '"db1": 2 * dL_ds1,'))]
+    res = grade(cells, cases, ref)
+    assert res.score == 0 and res.diagnosis[0] == "located_db1"
+    assert res.diagnosis[1].startswith("factors['db1'] (∂L/∂b1) is wrong (while factors['dL_ds2']")
+    assert "look at the chaining of ∂L/∂s2 through ∂s2/∂x2 and ∂x2/∂s1" in res.diagnosis[1]
