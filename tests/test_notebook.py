@@ -490,6 +490,6 @@ def test_nbgrader_validate_verdicts(which, full_run, tmp_path):
     if which == "solution":
         assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr
     else:
-        # 6 autograded test cells + 4 unanswered written answers
-        assert "VALIDATION FAILED ON 10 CELL(S)!" in result.stdout, result.stdout + result.stderr
+        # 7 autograded test cells + 4 unanswered written answers
+        assert "VALIDATION FAILED ON 11 CELL(S)!" in result.stdout, result.stdout + result.stderr
         assert "NotImplementedError" in result.stdout
