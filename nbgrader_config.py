@@ -113,6 +113,10 @@ from cs231n_grader.feedback import FeedbackSummary, HideHiddenTests, TrimTraceba
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, TrimTracebacks, FeedbackSummary,
                                     CSSHTMLHeaderPreprocessor]
+# ... rendered by nbgrader's feedback template with pending manual grades shown as pending, not 0
+# (cs231n_grader/templates/cs231n_feedback; formgrader keeps its own template)
+c.GenerateFeedback.exporter_class = "cs231n_grader.feedback.FeedbackExporter"
+c.FeedbackExporter.template_name = "cs231n_feedback"
 # export: one column per part (`nbgrader export` uses it; --exporter overrides it)
 c.ExportApp.plugin_class = "cs231n_grader.exporter.PartsExporter"
 # zip_collect: LMS archives named two_layer_net--<student_id>--<YYYYmmddTHHMMSSZ>.zip (UTC) holding
@@ -136,9 +140,10 @@ import os  # noqa: E402
 import nbgrader  # noqa: E402
 
 from cs231n_grader import mathjax, safehtml  # noqa: E402
+from cs231n_grader.formatting import format_score  # noqa: E402
 
 c.HTMLExporter.preprocessors = [safehtml.InertNotebook]
-c.HTMLExporter.filters = {**safehtml.FILTERS, "local_mathjax": mathjax.LocalMathJax}
+c.HTMLExporter.filters = {**safehtml.FILTERS, "local_mathjax": mathjax.LocalMathJax, "score": format_score}
 c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.extra_template_basedirs = [  # nbgrader's formgrade/feedback templates, then the kit's
     os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),

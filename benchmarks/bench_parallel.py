@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_parallel.py [--copies 3] [--workers 2] [--rounds 2] [--course DIR]
 
 Builds a scratch course like the demo with the bundled class replicated ``--copies`` times
-(24 x 3 = 72 submissions: student ``<id>_c<k>``), then grades the whole class alternately with
+(34 x 3 = 102 submissions: student ``<id>_c<k>``), then grades the whole class alternately with
 ``nbgrader autograde --force`` (serial) and ``cs231n-autograde --force --workers W`` (parallel,
 including its canary), so background load affects both alike. Prints the wall times, the
 throughput ratio, the peak resident memory of a worker process (reported by the tasks) and of
@@ -68,7 +68,7 @@ def timed(course: Path, argv: list[str]) -> tuple[float, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--copies", type=int, default=3, help="class replicas (24 submissions each)")
+    parser.add_argument("--copies", type=int, default=3, help="class replicas (34 submissions each)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each, alternated")
     parser.add_argument("--course", type=Path, default=None, help="scratch course folder")

@@ -34,11 +34,8 @@ from traitlets import Bool, Float, Integer, Unicode
 
 from cs231n_grader import kernel as sandbox_kernel
 from cs231n_grader import sandbox
+from cs231n_grader.formatting import format_bytes, truncation_note
 from cs231n_grader.intake import remove_tree
-
-TRUNCATED_NOTE = ("\n[output truncated by the grader: {what} printed more than {limit}; "
-                  "the rest was dropped]\n")
-
 
 class BoundedKernelManager(AsyncKernelManager):
     """Kernel manager whose clients use a ZMQ context with bounded message size and queue length."""
@@ -65,11 +62,6 @@ def output_size(msg: dict) -> int:
     size = sum(len(str(v)) for v in (content.get("data") or {}).values())
     size += sum(len(line) for line in content.get("traceback") or [])
     return size + len(str(content.get("evalue", "")))
-
-
-def _human(n: int) -> str:
-    """1048576 -> '1 MiB'."""
-    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n / 2**10:g} KiB"
 
 
 class SandboxedExecute(Execute):
@@ -235,11 +227,11 @@ class SandboxedExecute(Execute):
             return
         self._cell_truncated = True
         if self._cell_bytes >= self.max_cell_output_bytes:
-            what, limit = "this cell", _human(self.max_cell_output_bytes)
+            what, limit = "this cell", format_bytes(self.max_cell_output_bytes)
         else:
-            what, limit = "this notebook", _human(self.max_notebook_output_bytes)
+            what, limit = "this notebook", format_bytes(self.max_notebook_output_bytes)
         outs.append(NotebookNode(output_type="stream", name="stdout",
-                                 text=TRUNCATED_NOTE.format(what=what, limit=limit)))
+                                 text=truncation_note(what, limit)))
 
     # ------------------------------------------------------------------ failures
     def _add_error(self, cell, ename: str, evalue: str) -> None:

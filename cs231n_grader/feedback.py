@@ -16,13 +16,22 @@ Configured in ``nbgrader_config.py``::
   are dropped, and an error raised while hidden code was on the stack loses its message.
 * :class:`FeedbackSummary` -- a table at the top: per part, what was checked, points earned/max,
   and the diagnosis that names the mistake.
+* :class:`FeedbackExporter` -- the page: nbgrader's feedback template with pending manual grades
+  shown as pending ("– / 10 (not graded yet)", not nbgrader's "0.0 / 10.0")::
+
+    c.GenerateFeedback.exporter_class = "cs231n_grader.feedback.FeedbackExporter"
+    c.FeedbackExporter.template_name = "cs231n_feedback"
 """
 import re
+from pathlib import Path
 
 import nbformat
+import nbgrader
+from jinja2 import FileSystemLoader, PrefixLoader
+from nbconvert.exporters import HTMLExporter
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
-from traitlets import Dict, Unicode
+from traitlets import Dict, Unicode, default
 
 from cs231n_grader.formatting import format_score
 from cs231n_grader.parts import BY_GRADE_ID
@@ -151,6 +160,10 @@ class FeedbackSummary(NbGraderPreprocessor):
             lines += [f"**Total: {_num(score)} / {_num(max_score)}**{later}", ""]
         lines += ["| Part | What was checked | Points | Diagnosis |", "|---|---|---|---|"]
         lines += ["| " + " | ".join(_cell_text(v) for v in row) + " |" for row in rows]
+        # the page header says how many points are still to be graded by hand (kit's template)
+        resources["cs231n_pending_points"] = sum(
+            float(cell.metadata["nbgrader"].get("points") or 0) for cell in nb.cells
+            if utils.is_grade(cell) and not is_test_cell(cell) and self._is_pending(cell.metadata["nbgrader"]))
         summary = nbformat.v4.new_markdown_cell("\n".join(lines) + "\n")
         summary.metadata["cs231n"] = {"feedback_summary": True}
         nb.cells.insert(0, summary)
@@ -170,11 +183,28 @@ class FeedbackSummary(NbGraderPreprocessor):
                 "all checks passed" if _full(meta) else verdict.get("failure")
                 or "some checks failed: see this part's test cell below")
         else:
-            pending = meta.get("grade_id") in self._pending or meta.get("score") is None
+            pending = self._is_pending(meta)
             diagnosis = meta.get("comment") or ("not graded yet" if pending else "")
             if pending:
                 points = f"– / {_num(meta.get('points'))}"
         return part, checked, points, diagnosis
+
+    def _is_pending(self, meta) -> bool:
+        """A hand-graded cell nobody has graded yet."""
+        return meta.get("grade_id") in self._pending or meta.get("score") is None
+
+
+class FeedbackExporter(HTMLExporter):
+    """The feedback page's exporter: nbgrader's HTMLExporter under its own config section, so
+    ``c.FeedbackExporter.template_name = "cs231n_feedback"`` (the kit's template: pending manual
+    grades shown as pending, templates/cs231n_feedback) applies to feedback only -- formgrader's
+    pages keep nbgrader's ``formgrade`` template. The kit's template extends nbgrader's as
+    ``nbgrader/feedback/index.html.j2`` (its own name would find itself first)."""
+
+    @default("extra_loaders")
+    def _nbgrader_templates(self):
+        templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+        return [PrefixLoader({"nbgrader": FileSystemLoader(str(templates))})]
 
 
 def pending_manual_grades(resources) -> set:

@@ -1,4 +1,4 @@
-"""Numbers as people read them in feedback, notes and exports, declared once."""
+"""Numbers and notes as people read them in feedback, grader notes and exports, declared once."""
 from __future__ import annotations
 
 
@@ -8,3 +8,17 @@ def format_score(value: float | None) -> str:
         return "–"
     text = f"{round(float(value), 2):.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+def format_bytes(n: int) -> str:
+    """A size limit in binary units: 1048576 -> '1 MiB', 2**31 -> '2 GiB', 65536 -> '64 KiB'."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n / 2**10:g} KiB"
+
+
+def truncation_note(what: str, limit: str) -> str:
+    """The one note the grader appends where it dropped output (a cell's, a notebook's, a
+    process's), e.g. truncation_note("this cell", "1 MiB")."""
+    return f"\n[output truncated by the grader: {what} printed more than {limit}; the rest was dropped]\n"

@@ -34,6 +34,8 @@ import nbformat
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from cs231n_grader.formatting import format_bytes
+
 log = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine"
@@ -110,9 +112,9 @@ class Intake:
         if not stat.S_ISREG(st.st_mode):
             return "is a special file (only plain files are graded)"
         if st.st_size > self.max_file_bytes:
-            return f"is larger than {_mib(self.max_file_bytes)}"
+            return f"is larger than {format_bytes(self.max_file_bytes)}"
         if total + st.st_size > self.max_total_bytes:
-            return f"would make the submission larger than {_mib(self.max_total_bytes)}"
+            return f"would make the submission larger than {format_bytes(self.max_total_bytes)}"
         return None
 
     def _check_notebook(self, folder: Path, path: Path) -> list[str]:
@@ -138,7 +140,7 @@ def notebook_problem(path: Path, max_bytes: int) -> str | None:
         if not stat.S_ISREG(st.st_mode):
             return "is not a plain file"
         if st.st_size > max_bytes:
-            return f"is larger than {_mib(max_bytes)}"
+            return f"is larger than {format_bytes(max_bytes)}"
         data = fh.read(max_bytes + 1)
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
@@ -164,10 +166,6 @@ def note_cell(reasons: list[str]) -> nbformat.NotebookNode:
 
 
 # --- quarantine ----------------------------------------------------------------------------------
-def _mib(n: int) -> str:
-    return f"{n / 2**20:g} MiB"
-
-
 def quarantine_dir(folder: Path) -> Path:
     """<course root>/quarantine/<student>/<assignment> for a <step>/<student>/<assignment> folder."""
     return folder.parent.parent.parent / QUARANTINE / folder.parent.name / folder.name

@@ -289,12 +289,14 @@ def student_notebook(release_nb, solution_nb, student: Student):
                           "re-run `nbgrader generate_assignment two_layer_net --force`")
     for grade_id, cell in released.items():
         cell.source = strip_markers(solved[grade_id].source)
-    for edit in student.edits:
+    for number, edit in enumerate(student.edits):
         target = edit.before if isinstance(edit, NewCell) else edit.grade_id
         if target not in released:
             raise SampleError(f"sample {student.student_id!r}: no solution cell {target!r}")
         if isinstance(edit, NewCell):
-            cell = nbformat.v4.new_code_cell(edit.source)
+            # a fixed cell id (nbformat's default is random): the same sample is the same bytes on
+            # every build, so a re-run of the demo sees it unchanged
+            cell = nbformat.v4.new_code_cell(edit.source, id=f"{student.student_id}-{number}"[-64:])
             if edit.tags:
                 cell.metadata["tags"] = list(edit.tags)
             nb.cells.insert(nb.cells.index(released[target]), cell)

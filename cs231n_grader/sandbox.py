@@ -55,6 +55,7 @@ from typing import Iterable, Mapping, Sequence
 
 import cs231n_utils
 from cs231n_grader import cgroup
+from cs231n_grader.formatting import format_bytes, truncation_note
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,6 @@ INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`
                 f"and damage course files), set {UNSAFE_ENV_VAR}=1.")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "localtime",
              "nsswitch.conf", "hosts", "mime.types", "host.conf", "gai.conf")
-TRUNCATION_NOTE = b"\n[output truncated by the grader: more than %d bytes]\n"
 MAX_COPY_DEPTH = 4
 """Folders deeper than this below workdir are not copied into the sandbox."""
 
@@ -460,7 +460,7 @@ class _Capture:
 
     def value(self) -> bytes:
         out = b"".join(self.chunks)
-        return out + (TRUNCATION_NOTE % self.cap if self.dropped else b"")
+        return out + (truncation_note("the process", format_bytes(self.cap)).encode() if self.dropped else b"")
 
 
 def _pump(proc: subprocess.Popen, stdin: bytes, limits: Limits, deadline: float):
@@ -521,10 +521,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 # --------------------------------------------------------------------------- reasons
-def _gib(n: int) -> str:
-    return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
-
-
 def _signal_name(num: int) -> str:
     try:
         return signal.Signals(num).name
@@ -545,11 +541,11 @@ def explain(returncode: int | None, stderr: bytes, timed_out: bool, limits: Limi
     if timed_out:
         return f"killed: exceeded {limits.wall_seconds:g} s wall time"
     if b"MemoryError" in tail or b"Cannot allocate memory" in tail or b"bad_alloc" in tail:
-        return f"memory limit {_gib(limits.memory_bytes)} exceeded (MemoryError)"
+        return f"memory limit {format_bytes(limits.memory_bytes)} exceeded (MemoryError)"
     if returncode == -signal.SIGXCPU:
         return f"killed: exceeded {limits.cpu_seconds} s CPU time"
     if returncode == -signal.SIGXFSZ or b"File too large" in tail:
-        return f"file size limit {_gib(limits.max_file_bytes)} exceeded"
+        return f"file size limit {format_bytes(limits.max_file_bytes)} exceeded"
     if returncode is not None and returncode < 0:
         return f"killed by signal {-returncode} ({_signal_name(-returncode)})"
     if returncode:

@@ -74,7 +74,7 @@ def test_intake_bounds_file_count_and_bytes(tmp_path):
     intake.Intake(max_entries=20, max_file_bytes=2000)(notebooks=[str(folder / NOTEBOOK)])
     assert sorted(p.name for p in folder.iterdir()) == [f"f{i:03d}.txt" for i in range(20)] + [NOTEBOOK]
     assert [r["reason"] for r in intake.recorded(folder)] == [
-        "`huge.bin` is larger than 0.00190735 MiB: it was set aside, not graded",
+        "`huge.bin` is larger than 1.95312 KiB: it was set aside, not graded",
         "80 more files and folders (beyond the first 20 kept) were set aside, not graded"]
 
 

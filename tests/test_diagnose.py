@@ -36,6 +36,17 @@ assert all({e.grade_id for e in s.edits} == {EDITS[s.mistake_id][0]} for s in sa
 PARTIAL = {"relu_wrong_inequality": (5, 6), "softmax_no_max_subtraction": (6, 7)}
 
 
+
+def test_a_bundled_submission_is_the_same_bytes_on_every_build():
+    """Cells a sample adds get fixed ids: a re-run of the demo sees the class unchanged and
+    regrades nothing (nbformat gives a new cell a random id)."""
+    release = default_notebook().parents[2] / "assignment" / "two_layer_net" / "two_layer_net.ipynb"
+    with_new_cells = [s for s in samples.CLASS if any(isinstance(e, samples.NewCell) for e in s.edits)]
+    assert with_new_cells
+    for student in with_new_cells:
+        first, second = (samples.student_notebook(release, default_notebook(), student) for _ in range(2))
+        assert first == second, student.student_id
+
 @pytest.fixture(scope="module")
 def reference_cells():
     return solution_cells(default_notebook())

@@ -19,10 +19,6 @@ import pytest
 
 from test_render import browser, free_port, screenshot  # noqa: F401 - browser is a fixture
 
-#: known failure, left visible (issue notes)
-UNEXPLAINED_CI_FAILURE = ('failed once (StopIteration) inside the full clean-clone CI run, passes alone in the same '
-    'clone; order- or load-dependent, not yet analysed -- see the issue notes')
-
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO / "assignment" / "two_layer_net"
 NOTEBOOK = "two_layer_net.ipynb"
@@ -87,14 +83,22 @@ def run_cell(page, index: int, timeout_s: float = 120) -> None:
         arg=index, timeout=timeout_s * 1000)
 
 
-def cell_index(page, needle: str) -> int:
-    """Index of the first cell whose text contains ``needle``."""
-    texts = page.locator(".jp-Notebook .jp-Cell").all_inner_texts()
-    return next(i for i, text in enumerate(texts) if needle in text)
+def cell_index(page, needle: str, timeout: float = 120.0) -> int:
+    """Index of the first cell whose text contains ``needle``, once JupyterLab has rendered it (on
+    a busy machine the notebook's cells appear over seconds after the first one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        texts = page.locator(".jp-Notebook .jp-Cell").all_inner_texts()
+        found = [i for i, text in enumerate(texts) if needle in text]
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no cell containing {needle!r} rendered within {timeout:.0f} s "
+                                 f"({len(texts)} cells in the page)")
+        time.sleep(0.5)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=UNEXPLAINED_CI_FAILURE)
 def test_student_runs_the_toy_cells_and_sees_the_todo_and_the_self_check(lab, browser):  # noqa: F811
     base, token, folder = lab
     context = browser.new_context(viewport={"width": 1280, "height": 1000})

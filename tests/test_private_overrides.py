@@ -12,7 +12,9 @@ import importlib
 import inspect
 import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 
+import nbgrader
 import pytest
 from nbclient import NotebookClient
 from nbconvert.preprocessors import ExecutePreprocessor
@@ -43,6 +45,9 @@ GUARDS = (
     Guard(SandboxedExecute, ExecutePreprocessor, "_check_assign_resources", "calls", "63d0e47180730b5f",
           "nbconvert 7.17.2"),
 )
+
+#: sha256 (first 16 hex digits) of nbgrader 0.9.6's formgrader/templates/feedback/index.html.j2
+FEEDBACK_TEMPLATE_DIGEST = "7814929190d8decf"
 
 
 def source_digest(cls: type, name: str) -> str:
@@ -78,3 +83,14 @@ def test_every_private_override_of_a_library_class_has_a_guard():
                 if any(name in vars(base) for base in cls.__mro__[1:] if not base.__module__.startswith("cs231n")):
                     found.add((cls, name))
     assert found == guarded, f"private overrides without a guard here: {found - guarded}"
+
+
+def test_the_feedback_template_the_kit_extends_is_the_one_it_was_written_against():
+    """cs231n_grader/templates/cs231n_feedback copies the blocks of nbgrader's feedback template that
+    show a score (body, markdowncell, input): a changed template upstream must be re-read."""
+    template = (Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+                / "feedback" / "index.html.j2")
+    digest = hashlib.sha256(template.read_bytes()).hexdigest()[:16]
+    assert digest == FEEDBACK_TEMPLATE_DIGEST, (
+        f"{template} differs from the one read in nbgrader 0.9.6: compare it with "
+        "cs231n_grader/templates/cs231n_feedback/index.html.j2, adapt, then update this digest")

@@ -200,6 +200,37 @@ def test_nbgrader_templates_get_the_local_mathjax_not_the_cdn():
         assert ("Content-Security-Policy" in page) == (template == "feedback")
 
 
+
+def test_feedback_shows_a_pending_manual_grade_as_pending_not_zero():
+    """Issue 12: nbgrader's template prints "Score: 0.0 / 10.0" for a derivation nobody graded yet;
+    the kit's feedback page says it is not graded yet, in the kit's score format, header included."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from cs231n_grader.feedback import FeedbackExporter, FeedbackSummary
+    config = Config()
+    config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config())
+    config.HTMLExporter.template_name = "feedback"  # what generate_feedback sets; the kit's section wins
+    config.HTMLExporter.extra_template_paths = [BOOTSTRAP_CSS]
+    test = nbformat.v4.new_code_cell("check()", metadata={"nbgrader": {
+        "grade": True, "solution": False, "grade_id": "test_forward", "points": 10, "score": 10.0}})
+    derivation = nbformat.v4.new_markdown_cell("$x$", metadata={"nbgrader": {
+        "grade": True, "solution": True, "grade_id": "derivation", "points": 10, "score": None}})
+    graded = nbformat.v4.new_markdown_cell("ok", metadata={"nbgrader": {
+        "grade": True, "solution": True, "grade_id": "written", "points": 5, "score": 2.5}})
+    nb = nbformat.v4.new_notebook(cells=[test, derivation, graded])
+    resources = {"nbgrader": {"score": 12.5, "max_score": 25, "late_penalty": 0, "notebook": "nb"}}
+    nb, resources = FeedbackSummary().preprocess(nb, resources)
+    page, _ = FeedbackExporter(config=config).from_notebook_node(nb, resources=resources)
+    text = re.sub(r"\s+", " ", page)
+    assert "(Score: 12.5 / 25; 10 points not graded yet)" in text
+    assert "Score: – / 10 (not graded yet)" in text
+    assert "Score: 10 / 10" in text and "Score: 2.5 / 5" in text
+    assert "0.0 / 10" not in text and "/ 10.0" not in text
+    assert "check" in text and "$x$" in text  # the cells themselves
+    assert text.count("(not graded yet)") == 2 and text.count("<h4>") == 1  # toc + cell heading; one header
+    assert "<script>" in page and "cdnjs" not in page  # still the kit's inline MathJax
+
 # --- slow: a graded hostile submission in a real browser --------------------------------------------
 
 class Listener:
