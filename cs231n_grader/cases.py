@@ -135,7 +135,7 @@ def _separable(rng, N, D, C):
 
 def _train_cases(secret: bytes, ref) -> list[Case]:
     """Small separable problems trained from reference init_params. The runner grades train() with
-    stand-in helpers (runner._standin_loss_and_grads: a quadratic objective pulling params to the
+    stand-in helpers (cs231n_utils.calls._standin_loss_and_grads: a quadratic objective pulling params to the
     targets T_*, plus a term that pairs every minibatch example with its label through the tables
     U (C, H) and V (D, H)), so the result depends on the SGD loop alone -- which examples each step
     used, the update, the decay, the histories -- not on the student's forward/backward.

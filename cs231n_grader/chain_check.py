@@ -4,8 +4,8 @@ Cases (built in the trusted process from the grader secret): ONE example x (D,),
 params, on the public toy model and on hidden ones with other D, H, C (all distinct, so a
 transposed factor shows as a wrong shape), hidden units whose s1 is exactly 0, and a class
 probability near 1. Expected outputs come from the reference's ``chain_rule_factors`` (the
-solution notebook); the mistakes below are rules on the student's outputs next to them, never a
-second implementation.
+solution notebook); the mistakes below are variants of those outputs or rules on the student's
+outputs next to them (cs231n_utils.mistakes), never a second implementation.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import itertools
 import numpy as np
 
 from cs231n_grader.cases import Case, _dims, _param_arrays, _random_problem, toy_problem
-from cs231n_grader.compare import allclose_scaled, as_plain_float_array, reference_outputs
+from cs231n_grader.compare import reference_outputs
 from cs231n_grader.secret import case_rng
-from cs231n_utils import chain
+from cs231n_utils import chain, mistakes
 
 PART = chain.PART
 CONFIDENT_MARGIN = 15.0  # added to the label's score: p_y ≈ 1 − C·e^−15 ≈ 1 − 1e-6
@@ -47,12 +47,9 @@ def make_cases(secret: bytes, ref) -> list[Case]:
 
 # --- the mistakes -----------------------------------------------------------------------------------
 # Variants (as in diagnose.CATALOGUE): one output of the reference in the form the mistake gives it,
-# so the students' self-check (data computed at release) names them too; rules only where no single
-# form exists (a dense mask) or the mistake is how the factors were made (numeric differentiation).
-def _got(got: dict, name: str) -> np.ndarray | None:
-    return as_plain_float_array(got.get(name)) if name in got else None
-
-
+# so the students' self-check (data computed at release) names them too; rules (student-side,
+# cs231n_utils.mistakes, so the self-check applies them too) only where no single form exists (a
+# dense mask) or the mistake is how the factors were made (numeric differentiation).
 def _output_as(key: str, transform):
     """Variant: the reference's outputs on the case with ``key`` replaced by ``transform(it, case)``
     (only that output: the mistake shows there whatever the others are)."""
@@ -67,46 +64,42 @@ def _permuted(key: str, ndim: int) -> tuple:
                  for perm in itertools.permutations(range(ndim)) if perm != tuple(range(ndim)))
 
 
-def _numeric(case, got, ref) -> bool:
-    return chain.used_numeric_helpers(got)
-
-
-def _mask_dense(case, got, ref) -> bool:
-    g, exp = _got(got, "dx2_ds1"), reference_outputs(case, ref)["dx2_ds1"]
-    if g is None or g.shape != exp.shape or not allclose_scaled(np.diag(g), np.diag(exp)):
-        return False
-    return bool(np.any(g[~np.eye(g.shape[0], dtype=bool)]))
-
-
 def _one_hot(case) -> np.ndarray:
     C = case.arrays["W2"].shape[1]
     return np.eye(C)[int(case.arrays["y"])]
 
 
-#: (id, message, rule, variants), in the order they are tried (diagnose.CATALOGUE lists them)
+#: (id, name, message, rule, variants), in the order they are tried (diagnose.CATALOGUE lists them);
+#: the name is what the self-check prints (the misconception, no formula), the message the feedback's
 MISTAKES = (
     ("chain_numeric",
+     "factors made by numeric differentiation",
      "your chain_rule_factors calls a numeric-differentiation helper (eval_numerical_…) to make "
      "its factors: numeric Jacobians are for checking them; derive each factor and build it as an "
-     "array", _numeric, ()),
+     "array", mistakes.chain_numeric, ()),
     ("chain_factor_transposed",
+     "a Jacobian with its indices in the wrong order",
      "one of your Jacobians has its indices in the wrong order (a transposed factor): ∂f/∂v has "
      "shape f.shape + v.shape, the output's index first, so ∂s2/∂x2 is C×H, ∂s1/∂W1 is H×D×H and "
      "∂s2/∂W2 is C×H×C", None, _permuted("ds2_dx2", 2) + _permuted("ds1_dW1", 3) + _permuted("ds2_dW2", 3)),
     ("chain_mask_vector",
+     "the ReLU's Jacobian given as a vector",
      "your ∂x2/∂s1 is a vector: it is the H×H Jacobian of the ReLU (x2 and s1 both have H "
      "entries), a matrix whose diagonal holds the mask", None,
      (_output_as("dx2_ds1", lambda e, case: np.diag(e)),)),
     ("chain_mask_dense",
+     "the ReLU's Jacobian nonzero off its diagonal",
      "your ∂x2/∂s1 has nonzero entries off its diagonal: x2[h] depends on s1[h] alone, so "
-     "∂x2[h]/∂s1[k] is 0 whenever h ≠ k", _mask_dense,
+     "∂x2[h]/∂s1[k] is 0 whenever h ≠ k", mistakes.chain_mask_dense,
      (_output_as("dx2_ds1", lambda e, case: np.tile(np.diag(e), (e.shape[0], 1))),  # the mask in every row
       _output_as("dx2_ds1", lambda e, case: np.tile(np.diag(e), (e.shape[0], 1)).T))),  # ... every column
     ("chain_no_one_hot",
+     "the label's own term missing from the loss's factor",
      "your ∂L/∂s2 misses the label's own term: L = −log p_y depends on s2[y] through the "
      "numerator of p_y too, not only through the softmax's denominator", None,
      (_output_as("dL_ds2", lambda e, case: e + _one_hot(case)),)),
     ("chain_contraction_order",
+     "gradients contracted over the wrong index",
      "your gradients contract the factors over the wrong index, so they come out transposed: "
      "sum over the Jacobian's output index (its first axis), and each gradient has the shape of "
      "its parameter (∂L/∂W1 is D×H, ∂L/∂W2 is H×C)", None, _permuted("dW1", 2) + _permuted("dW2", 2)),

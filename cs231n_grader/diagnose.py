@@ -1,10 +1,12 @@
 """Diagnoses that name the mistake, for the feedback of the sealed checks.
 
-Each catalogued mistake (stable ``id``, the ``part`` it belongs to, a ``message`` in a student's
-words) is recognised either by a *variant* of the reference — the reference called with altered
-inputs or arguments, e.g. at ``reg * 0.5`` or with every S1 made positive, never a
-re-implementation — whose outputs the student's match, or by a *rule* on the student's outputs
-(a shape, inf/nan only on large scores). Messages never contain hidden inputs or expected values.
+Each catalogued mistake (stable ``id``, the ``part`` it belongs to, a short ``name`` safe to show
+before grading -- the misconception without a formula, which the students' self-check prints --
+and a ``message`` in a student's words for the feedback, which may state the formula) is
+recognised either by a *variant* of the reference — the reference called with altered inputs or
+arguments, e.g. at ``reg * 0.5`` or with every S1 made positive, never a re-implementation — whose
+outputs the student's match, or by a *rule* on the student's outputs (a shape, inf/nan only on
+large scores). Messages never contain hidden inputs or expected values.
 
     >>> diagnose("backward", case, student_outputs, ref)
     ('relu_mask_missing', 'your backward pass lets the gradient through the ReLU everywhere: ...')
@@ -27,19 +29,22 @@ from cs231n_grader.compare import (
     expected_for_student,
     reference_outputs,
 )
+from cs231n_utils import mistakes
 
-P_NAMES = runner.PARAM_NAMES
+# the rules (``rule=mistakes.…``) are student-side, cs231n_utils.mistakes: the self-check applies the same ones
 
 
 @dataclass(frozen=True)
 class Mistake:
     """One catalogued mistake: each variant ``(case, ref) -> outputs`` gives what the mistake
-    produces on a case; a rule ``(case, student_outputs, ref) -> bool`` says whether the student's
-    outputs show it."""
+    produces on a case; a rule ``(case, student_outputs, expected) -> bool`` of
+    :mod:`cs231n_utils.mistakes` (student-side: the self-check applies it too) says whether the
+    student's outputs show it, ``expected`` being the reference outputs they are compared with."""
 
     id: str
     part: str
-    message: str
+    name: str  # the misconception in a few words, no formula, no code: what the self-check prints
+    message: str  # the grader's feedback: may state the formula (never shipped before grading)
     variants: tuple[Callable, ...] = ()
     rule: Callable | None = None
 
@@ -100,247 +105,151 @@ def _biases_regularised(case, ref):
     return out
 
 
-# --- rules on the student's outputs ------------------------------------------------------------
-def _history(got, name) -> np.ndarray | None:
-    arr = as_plain_float_array(got.get(name)) if name in got else None
-    return None if arr is None else arr.ravel()
-
-
-def _helpers_in_backward(case, got, ref):
-    calls = _history(got, runner.HELPER_CALLS)
-    return calls is not None and calls.size == 1 and calls[0] > 0
-
-
-def _batch_rows(got):
-    """(rows (steps, B) ints, labels_ok (steps, B) bools) the runner recorded, or (None, None)."""
-    rows = as_plain_float_array(got.get(runner.BATCH_ROWS)) if runner.BATCH_ROWS in got else None
-    ok = as_plain_float_array(got.get(runner.BATCH_LABELS_OK)) if runner.BATCH_LABELS_OK in got else None
-    if rows is None or ok is None or rows.ndim != 2 or rows.shape != ok.shape or rows.size == 0:
-        return None, None
-    return rows.astype(np.int64), ok > 0
-
-
-def _labels_scrambled(case, got, ref):
-    rows, ok = _batch_rows(got)
-    return rows is not None and bool(np.all(rows >= 0)) and float(np.mean(ok)) < 0.9
-
-
-def _sequential_batches(case, got, ref):
-    rows, _ = _batch_rows(got)
-    if rows is None or rows.shape[1] < 2:
-        return False
-    N = case.arrays["X"].shape[0]
-    return float(np.mean(np.diff(rows, axis=1) % N == 1)) > 0.9
-
-
-def _choice_n_minus_1(case, got, ref):
-    """The minibatches are the given sampler's, drawn from N - 1 examples instead of N."""
-    rows, _ = _batch_rows(got)
-    if rows is None:
-        return False
-    N, bs = case.arrays["X"].shape[0], case.scalars["batch_size"]
-    rng = np.random.default_rng(case.scalars["seed"])
-    drawn = np.array([rng.choice(N - 1, size=bs, replace=True) for _ in range(rows.shape[0])])
-    return drawn.shape == rows.shape and bool(np.array_equal(drawn, rows))
-
-
-def _float_epochs(case, got, ref):
-    """The histories have as many entries as epochs ending where (it + 1) % (N / batch_size) == 0."""
-    N, bs, iters = case.arrays["X"].shape[0], case.scalars["batch_size"], case.scalars["num_iters"]
-    per_epoch = max(N / bs, 1)
-    floats = sum((it + 1) % per_epoch == 0 for it in range(iters))
-    if floats == iters // max(N // bs, 1):
-        return False
-    sizes = [h.size for k in ("train_acc_history", "val_acc_history") if (h := _history(got, k)) is not None]
-    return bool(sizes) and all(n == floats for n in sizes)
-
-
-def _acc_as_counts(case, got, ref):
-    values = [h for k in ("train_acc_history", "val_acc_history") if (h := _history(got, k)) is not None]
-    return any(h.size and np.all(np.isfinite(h)) and np.max(h) > 1 for h in values)
-
-
-
-def _shape(got, name):
-    arr = as_plain_float_array(got.get(name)) if name in got else None
-    return None if arr is None else arr.shape
-
-
-def _bias_grad_axis(case, got, ref):
-    N = case.arrays["P"].shape[0]
-    return any(_shape(got, k) == (N,) for k in ("db1", "db2"))
-
-
-def _bias_grad_missing(case, got, ref):
-    if "db1" not in got or "db2" not in got:
-        return True
-    grads = [as_plain_float_array(got[k]) for k in ("db1", "db2")]
-    return any(g is not None and not np.any(g) for g in grads)
-
-
-def _overflow(case, got, ref):
-    if case.kind != "large_scores":
-        return False
-    values = [as_plain_float_array(got[k]) for k in ("loss", "P") if k in got]
-    return any(v is not None and not np.all(np.isfinite(v)) for v in values)
-
-
-def _softmax_axis(case, got, ref):
-    P = as_plain_float_array(got.get("P")) if "P" in got else None
-    if P is None or P.ndim != 2 or P.shape != case.arrays["S2"].shape or not np.all(np.isfinite(P)):
-        return False
-    return np.allclose(P.sum(axis=0), 1.0) and not np.allclose(P.sum(axis=1), 1.0)
-
-
-def _cache_order(case, got, ref):
-    exp = reference_outputs(case, ref)
-    g1, g2 = (as_plain_float_array(got.get(k)) if k in got else None for k in ("S1", "X2"))
-    return (g1 is not None and g2 is not None and not np.array_equal(exp["S1"], exp["X2"])
-            and allclose_scaled(g1, exp["X2"]) and allclose_scaled(g2, exp["S1"]))
-
-
-def _params_untouched(case, got, ref):
-    arrays = [as_plain_float_array(got.get(k)) if k in got else None for k in P_NAMES]
-    return all(a is not None and a.shape == case.arrays[k].shape and np.array_equal(a, case.arrays[k])
-               for a, k in zip(arrays, P_NAMES))
-
-
-def _acc_per_iteration(case, got, ref):
-    iters = case.scalars["num_iters"]
-    exp_epochs = expected_for_student(case, got, ref)["train_acc_history"].size
-    sizes = [as_plain_float_array(got[k]).size for k in ("train_acc_history", "val_acc_history")
-             if k in got and as_plain_float_array(got[k]) is not None]
-    return exp_epochs != iters and any(s == iters for s in sizes)
-
-
-def _predict_scores(case, got, ref):
-    N, C = case.arrays["X"].shape[0], case.arrays["b2"].shape[0]
-    return _shape(got, "y_pred") == (N, C)
-
-
-def _predict_axis(case, got, ref):
-    C = case.arrays["b2"].shape[0]
-    return _shape(got, "y_pred") == (C,)
-
-
 # --- the catalogue ---------------------------------------------------------------------------------
 CATALOGUE: tuple[Mistake, ...] = (
     Mistake("forward_bias_forgotten", "forward",
+            "scores computed without the biases",
             "your scores leave out the biases: S1 = X·W1 + b1 and S2 = X2·W2 + b2 (add b1 and b2; "
             "broadcasting adds them to every row)",
             variants=(_with_biases(("b1", "b2")), _with_biases(("b1",)), _with_biases(("b2",)))),
     Mistake("forward_cache_order", "forward",
+            "cache entries in the wrong order",
             "your cache is not (X, S1, X2) in that order: backward reads S1 (before the ReLU) and "
             "X2 (after it) from the cache",
-            rule=_cache_order),
+            rule=mistakes.cache_order),
     Mistake("loss_not_averaged", "softmax_loss",
+            "loss not averaged over the N examples",
             "your loss is not averaged over the N examples: divide the summed cross-entropy by N "
             "(then add the regularisation term once)",
             variants=(_data_part_scaled("N"),)),
     Mistake("reg_loss_missing", "softmax_loss",
+            "regularisation term missing from the loss",
             "your loss has no regularisation term: add reg·(ΣW1² + ΣW2²)",
             variants=(_at_reg(0.0),)),
     Mistake("reg_loss_factor", "softmax_loss",
+            "regularisation term with the wrong factor",
             "your regularisation term has the wrong factor: this assignment's convention is "
             "reg·(ΣW1² + ΣW2²), without a 0.5 and without a 2",
             variants=(_at_reg(0.5), _at_reg(2.0))),
     Mistake("reg_loss_biases", "softmax_loss",
+            "biases regularised too",
             "your regularisation term includes the biases: this assignment regularises the weights "
             "only, reg·(ΣW1² + ΣW2²); leave b1 and b2 out",
             variants=(_biases_regularised,)),
     Mistake("softmax_no_max_subtraction", "softmax_loss",
+            "softmax overflows on large scores",
             "your softmax overflows on large scores (inf/nan): subtract each row's maximum score "
             "before np.exp — it leaves P unchanged and keeps exp() finite",
-            rule=_overflow),
+            rule=mistakes.overflow),
     Mistake("softmax_wrong_axis", "softmax_loss",
+            "probabilities normalised over the wrong axis",
             "your probabilities are normalised over the wrong axis: each row of P (one example) "
             "must sum to 1, so sum over the classes (axis=1, keepdims=True)",
-            rule=_softmax_axis),
+            rule=mistakes.softmax_axis),
     Mistake("grad_not_divided_by_N", "backward",
+            "gradients not averaged over the N examples",
             "your gradients are not divided by N: the loss is a mean over the N examples, so "
             "dS2 = (P − Y) / N",
             variants=(_data_part_scaled("N"),)),
     Mistake("reg_grad_missing", "backward",
+            "regularisation missing from the weight gradients",
             "your weight gradients miss the regularisation term: add 2·reg·W1 to dW1 and 2·reg·W2 to dW2",
             variants=(_at_reg(0.0),)),
     Mistake("reg_grad_factor", "backward",
+            "regularisation gradient with the wrong factor",
             "your regularisation gradient has the wrong factor: the derivative of reg·ΣW² is 2·reg·W",
             variants=(_at_reg(0.5), _at_reg(2.0))),
     Mistake("reg_grad_biases", "backward",
+            "bias gradients regularised too",
             "your bias gradients include a regularisation term: the biases are not regularised in this "
             "assignment, so grads['b1'] and grads['b2'] have no reg term",
             variants=(_biases_regularised,)),
     Mistake("backward_numeric", "backward",
+            "gradients differentiated numerically through the other functions, not by the chain rule",
             "your backward() calls forward(), softmax_loss() or loss_and_grads(): it must compute the "
             "gradients by the chain rule from the P and the cache it is given (numeric "
             "differentiation of the loss earns no points)",
-            rule=_helpers_in_backward),
+            rule=mistakes.helpers_in_backward),
     Mistake("relu_mask_missing", "backward",
+            "gradient flows through inactive ReLU units",
             "your backward pass lets the gradient through the ReLU everywhere: dS1 = dX2 ⊙ [S1 > 0] "
             "(zero where the unit was inactive)",
             variants=(_relu_mask(lambda S1: np.abs(S1) + 1.0),)),
     Mistake("relu_wrong_inequality", "backward",
+            "ReLU mask lets S1 = 0 through",
             "your ReLU mask treats S1 = 0 as active: use the strict S1 > 0 (max(0, S1) is flat at 0, "
             "so no gradient flows there)",
             variants=(_relu_mask(lambda S1: np.where(S1 == 0, 1.0, S1)),)),
     Mistake("bias_grad_wrong_axis", "backward",
+            "bias gradients summed over the wrong axis",
             "your bias gradient is summed over the wrong axis: db1 = Σ over the examples of dS1 "
             "(axis=0), shape (H,); db2 likewise, shape (C,)",
-            rule=_bias_grad_axis),
+            rule=mistakes.bias_grad_axis),
     Mistake("grad_wrong_sign", "backward",
+            "gradients with the wrong sign",
             "your gradients have the wrong sign: dS2 = P − Y (probabilities minus the one-hot "
             "labels), and every other gradient follows from it",
             variants=(_negated, _data_part_scaled(-1.0))),
     Mistake("backward_bias_forgotten", "backward",
+            "bias gradients missing or zero",
             "your grads leave out the biases: return grads['b1'] = Σ_i dS1 and grads['b2'] = Σ_i dS2 "
             "(sums over the examples)",
-            rule=_bias_grad_missing),
+            rule=mistakes.bias_grad_missing),
     Mistake("train_params_not_in_place", "train",
+            "parameters not updated in place",
             "train() left params unchanged: update the arrays in place (params['W1'] -= "
             "learning_rate * grads['W1']), rebinding a name or updating a copy does not train the net",
-            rule=_params_untouched),
+            rule=mistakes.params_untouched),
     Mistake("train_history_per_iteration", "train",
+            "accuracies recorded every iteration, not every epoch",
             "train_acc_history and val_acc_history get one entry per epoch (every "
             "max(N // batch_size, 1) iterations), not one per iteration",
-            rule=_acc_per_iteration),
+            rule=mistakes.acc_per_iteration),
     Mistake("train_val_counts", "train",
+            "accuracies recorded as counts, not fractions",
             "your accuracy histories hold counts of correct predictions: an accuracy is the fraction "
             "of correct predictions (between 0 and 1), the mean of the comparison, not its sum",
-            rule=_acc_as_counts),
+            rule=mistakes.acc_as_counts),
     Mistake("train_float_epoch", "train",
+            "an epoch that is not a whole number of iterations",
             "your epochs end at the wrong iterations: iterations_per_epoch must be an integer number of "
             "iterations (integer division of N by batch_size, at least 1); N / batch_size is a float "
             "that the iteration count rarely divides",
-            rule=_float_epochs),
+            rule=mistakes.float_epochs),
     Mistake("train_shuffled_X_only", "train",
+            "minibatch examples separated from their labels",
             "the labels of your minibatches no longer belong to their examples: shuffling or indexing "
             "X without y (or y without X) scrambles them; take the examples and their labels with the "
             "same indices",
-            rule=_labels_scrambled),
+            rule=mistakes.labels_scrambled),
     Mistake("train_sequential_batches", "train",
+            "minibatches taken in order instead of sampled",
             "your minibatches are sequential slices of X: sample every minibatch with the given sampler "
             "(batch_size random indices drawn with replacement from the rng seeded with seed)",
-            rule=_sequential_batches),
+            rule=mistakes.sequential_batches),
     Mistake("train_choice_N_minus_1", "train",
+            "minibatches never use the last example",
             "your minibatch indices are drawn from N - 1 examples, so the last example is never used: "
             "draw them from all N",
-            rule=_choice_n_minus_1),
+            rule=mistakes.choice_n_minus_1),
     Mistake("predict_returns_scores", "predict",
+            "scores returned instead of class indices",
             "predict must return one class index per example: take the argmax of the scores over "
             "the classes (axis=1)",
-            rule=_predict_scores),
+            rule=mistakes.predict_scores),
     Mistake("predict_wrong_axis", "predict",
+            "argmax over the wrong axis",
             "your argmax runs over the wrong axis: argmax over the classes (axis=1) gives one label "
             "per example",
-            rule=_predict_axis),
-) + tuple(Mistake(mid, chain_check.PART, message, variants=variants, rule=rule)
-        for mid, message, rule, variants in chain_check.MISTAKES)
+            rule=mistakes.predict_axis),
+) + tuple(Mistake(mid, chain_check.PART, name, message, variants=variants, rule=rule)
+        for mid, name, message, rule, variants in chain_check.MISTAKES)
 BY_ID = {m.id: m for m in CATALOGUE}
 
 
 def catalogue(part: str | None = None) -> list[dict]:
-    """``[{id, part, message}]`` of the catalogued mistakes (of one part, when given)."""
-    return [{"id": m.id, "part": m.part, "message": m.message} for m in CATALOGUE
+    """``[{id, part, name, message}]`` of the catalogued mistakes (of one part, when given)."""
+    return [{"id": m.id, "part": m.part, "name": m.name, "message": m.message} for m in CATALOGUE
             if part is None or m.part == part]
 
 
@@ -366,13 +275,15 @@ def _matches_variant(got: dict, variant_out: dict, reference_out: dict) -> bool:
 def diagnose(part: str, case: Case, student_out: dict, ref) -> tuple[str, str] | None:
     """``(mistake_id, message)`` of the first catalogued mistake of ``part`` the student's outputs
     on ``case`` show, else None."""
-    reference_out = None
+    reference_out = expected = None
     for mistake in CATALOGUE:
         if mistake.part != part:
             continue
         try:
-            if mistake.rule is not None and mistake.rule(case, student_out, ref):
-                return mistake.id, mistake.message
+            if mistake.rule is not None:
+                expected = expected if expected is not None else expected_for_student(case, student_out, ref)
+                if mistake.rule(case, student_out, expected):
+                    return mistake.id, mistake.message
             for variant in mistake.variants:
                 reference_out = reference_out or reference_outputs(case, ref)
                 if _matches_variant(student_out, variant(case, ref), reference_out):

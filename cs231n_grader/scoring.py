@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from cs231n_grader import diagnose, runner
 from cs231n_grader.cases import Case, CaseOutcome
-from cs231n_grader.compare import expected_for_student, failure_reason, output_failures
+from cs231n_grader.compare import case_failures, expected_for_student
 from cs231n_grader.formatting import format_score
 from cs231n_grader.locate import locate
 
@@ -113,11 +113,7 @@ def score_part(part: str, cases: list[Case], results: dict[str, CaseOutcome], re
             continue
         expected = expected_for_student(case, outcome.outputs, ref)
         judged.append((case, outcome.outputs, expected))
-        if part == "train":
-            reason = failure_reason(case, outcome.outputs, expected)
-            failed = {"train": reason} if reason else {}
-        else:
-            failed = output_failures(case, outcome.outputs, expected)
+        failed = case_failures(part, outcome.outputs, expected)  # the self-check's verdict too
         share = case_credit(part, failed)
         credit += share
         if share > 0:

@@ -8,11 +8,18 @@ the grader's secret cases (:func:`cs231n_grader.cases.make_cases`: other shapes,
 zeros, large scores) but from the public seed :data:`PRACTICE_SEED`, never the grader secret, so
 they say nothing about the hidden cases; the reference's outputs on them; and the outputs of the
 catalogued mistakes' reference variants, so the self-check can name a mistake. No code and no
-diagnosis message travels (the leak test checks this): a mistake is named by its id.
+diagnosis message travels (the leak test checks this): a mistake is named by its catalogued
+``name`` (the misconception in a few words, no formula). train() and predict() are called with the
+grader's stand-ins (``cs231n_utils.calls``); the reference's outputs are stored for every way a
+student's function may use or bypass them (``cs231n_utils.calls.standin_overrides``), as the
+grader computes them for that student.
 
-    selfcheck.json  {"seed", "parts": {part: [{"id", "label", "kind", "reg", "inputs", "outputs",
-                     "mistakes": [[mistake_id, variant_index], ...]}]}, "mistakes": {id: name}}
-    selfcheck.npz   "<case id>/in/<name>", "<case id>/out/<name>",
+    selfcheck.json  {"seed", "parts": {part: [{"id", "label", "kind", "scalars", "inputs", "outputs",
+                     "standins": [key, ...], "mistakes": [[mistake_id, variant_index], ...]}]},
+                     "mistakes": {id: name},
+                     "diagnoses": {part: [[mistake_id, rule name in cs231n_utils.mistakes or null], ...]}}
+    selfcheck.npz   "<case id>/in/<name>", "<case id>/out/<name>", "<case id>/out@<key>/<name>"
+                    (the reference with the stand-ins of ``key``, cs231n_utils.selfcheck.standins_key),
                     "<case id>/mistake/<mistake_id>/<variant_index>/<name>" float64 arrays
 """
 from __future__ import annotations
@@ -26,20 +33,18 @@ from pathlib import Path
 import numpy as np
 
 from cs231n_grader import diagnose, runner
-from cs231n_grader.cases import make_cases
+from cs231n_grader.cases import Case, make_cases
 from cs231n_grader.compare import allclose_scaled, reference_outputs
 from cs231n_grader.reference import default_notebook, load_reference
+from cs231n_utils import mistakes
+from cs231n_utils.calls import PREDICT_CALLS, STANDIN_CALLS, standin_overrides
+from cs231n_utils.selfcheck import SELF_CHECKED, standins_key
 
 #: the public seed of the practice cases (the grader's cases come from the secret instead)
 PRACTICE_SEED = b"cs231n two_layer_net practice cases, public"
-#: the parts the self-check covers: the ones whose cases need nothing but the function itself
-PARTS = ("forward", "softmax_loss", "chain_rule_factors", "backward")
+#: the parts the self-check covers: every part whose function the grader calls on cases
+PARTS = SELF_CHECKED
 DATA_NAME = "selfcheck"
-
-
-def mistake_name(mistake_id: str) -> str:
-    """A catalogued mistake's id as words (``relu_mask_missing`` -> ``ReLU mask missing``)."""
-    return mistake_id.replace("_", " ").replace("relu", "ReLU")
 
 
 def practice_cases(ref) -> dict[str, list]:
@@ -54,31 +59,64 @@ def _differs(variant: dict, expected: dict) -> bool:
         not allclose_scaled(expected[k], v) for k, v in variant.items())
 
 
+def _values(outputs: dict) -> dict[str, np.ndarray]:
+    """Outputs to compare: the grader's own call records (helper calls, minibatch rows) left out."""
+    return {k: np.asarray(v, dtype=np.float64) for k, v in outputs.items() if k not in runner.CALL_RECORDS}
+
+
+def standin_settings(case: Case) -> list[dict]:
+    """Every scalar override :func:`standin_overrides` can choose for this case (a function that
+    uses or bypasses each stand-in), except the case's own setting ``{}``."""
+    settings = []
+    for loss in (0.0, 1.0):
+        for predict in (0.0, 1.0):
+            calls = {STANDIN_CALLS: np.array(loss), PREDICT_CALLS: np.array(predict)}
+            overrides = standin_overrides(case.part, case.scalars, calls)
+            if overrides and overrides not in settings:
+                settings.append(overrides)
+    return settings
+
+
+def rule_name(mistake) -> str | None:
+    """The name of a mistake's rule in cs231n_utils.mistakes (the self-check looks it up there)."""
+    if mistake.rule is None:
+        return None
+    if getattr(mistakes, mistake.rule.__name__, None) is not mistake.rule:
+        raise ValueError(f"the rule of {mistake.id} must be a function of cs231n_utils.mistakes")
+    return mistake.rule.__name__
+
+
 def build(ref) -> tuple[dict, dict[str, np.ndarray]]:
     """(manifest for selfcheck.json, arrays for selfcheck.npz) of the practice cases."""
-    manifest = {"seed": PRACTICE_SEED.decode(), "parts": {}, "mistakes": {}}
+    manifest = {"seed": PRACTICE_SEED.decode(), "parts": {},
+                "mistakes": {m.id: m.name for m in diagnose.CATALOGUE if m.part in PARTS},
+                "diagnoses": {part: [[m.id, rule_name(m)] for m in diagnose.CATALOGUE if m.part == part]
+                              for part in PARTS}}
     arrays: dict[str, np.ndarray] = {}
     for part, cases in practice_cases(ref).items():
         entries = manifest["parts"][part] = []
         for case in cases:
-            # the grader's own call records (helper calls, minibatch rows) are not outputs to compare
-            expected = {k: v for k, v in reference_outputs(case, ref).items() if k not in runner.CALL_RECORDS}
-            entry = {"id": case.id, "label": case.label, "kind": case.kind,
-                     "reg": float(case.scalars.get("reg", 0.0)), "inputs": sorted(case.arrays),
-                     "outputs": list(expected), "mistakes": []}  # outputs in the order the grader checks them
+            expected = _values(reference_outputs(case, ref))
+            entry = {"id": case.id, "label": case.label, "kind": case.kind, "scalars": case.scalars,
+                     "inputs": sorted(case.arrays), "outputs": list(expected),  # in the order the grader checks
+                     "standins": [], "mistakes": []}
             arrays.update({f"{case.id}/in/{k}": np.asarray(v) for k, v in case.arrays.items()})
-            arrays.update({f"{case.id}/out/{k}": np.asarray(v, dtype=np.float64) for k, v in expected.items()})
+            arrays.update({f"{case.id}/out/{k}": v for k, v in expected.items()})
+            for overrides in standin_settings(case):
+                key = standins_key(overrides)
+                entry["standins"].append(key)
+                altered = Case(case.id, case.part, case.label, case.arrays, {**case.scalars, **overrides}, case.kind)
+                outputs = _values(reference_outputs(altered, ref))
+                arrays.update({f"{case.id}/out@{key}/{k}": v for k, v in outputs.items()})
             for mistake in diagnose.CATALOGUE:
                 if mistake.part != part:
                     continue
                 for index, variant in enumerate(mistake.variants):
-                    outputs = {k: v for k, v in variant(case, ref).items() if k not in runner.CALL_RECORDS}
+                    outputs = _values(variant(case, ref))
                     if not _differs(outputs, expected):
                         continue
                     entry["mistakes"].append([mistake.id, index])
-                    manifest["mistakes"][mistake.id] = mistake_name(mistake.id)
-                    arrays.update({f"{case.id}/mistake/{mistake.id}/{index}/{k}": np.asarray(v, dtype=np.float64)
-                                   for k, v in outputs.items()})
+                    arrays.update({f"{case.id}/mistake/{mistake.id}/{index}/{k}": v for k, v in outputs.items()})
             entries.append(entry)
     return manifest, arrays
 

@@ -1,7 +1,8 @@
 """How an output of yours is compared with the expected one, and the words for what is wrong.
 
 Shared by the self-check (``cs231n_utils.selfcheck``) and the grader, so both judge and word a
-result the same way. Plain numpy on plain float64 arrays; reasons never contain values.
+result the same way: :func:`case_failures` is the verdict on one case of any part.
+Plain numpy on plain float64 arrays; reasons never contain values.
 
     >>> output_reason("dW1", got=np.zeros((4, 3)), expected=np.ones((4, 3)))
     "grads['W1']: wrong values"
@@ -11,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from cs231n_utils import chain
+from cs231n_utils.calls import CALL_RECORDS, MAX_OUTPUT_ELEMENTS, PARAM_NAMES, helper_calls
 
 RTOL, ATOL = 1e-5, 1e-8
-MAX_OUTPUT_ELEMENTS = 10**6  # far above any expected output of the small cases
 
 #: output names (as the grader records them) -> as your code spells them
 NAMES = {"S2": "scores S2", "S1": "cache[1] (S1)", "X2": "cache[2] (X2)", "loss": "loss",
@@ -80,3 +81,61 @@ def output_reason(name: str, got: dict, expected: np.ndarray, part: str | None =
     if not allclose_scaled(g, expected):
         return f"{describe(name, part)}: wrong values"
     return None
+
+
+HELPERS_IN_BACKWARD = ("backward() called forward(), softmax_loss() or loss_and_grads(): compute the "
+                       "gradients from the P and the cache it is given, by the chain rule (differentiating "
+                       "the loss numerically earns no points)")
+
+
+def output_failures(part: str, got: dict, expected: dict) -> dict[str, str]:
+    """{output name: reason in words (no values)} for every output of a non-train case that is
+    missing, malformed or wrong; empty when the case passes. A backward() that called the helpers
+    (``cs231n_utils.calls`` counts them) fails every output, whatever its values; so does a
+    chain_rule_factors() that called a numeric-differentiation helper."""
+    if part == "backward" and helper_calls(got) > 0:
+        return {name: HELPERS_IN_BACKWARD for name in expected if name not in CALL_RECORDS}
+    if part == chain.PART and chain.used_numeric_helpers(got):
+        return {name: chain.NUMERIC_REASON for name in expected if name not in CALL_RECORDS}
+    out = {}
+    for name, exp in expected.items():
+        if name in CALL_RECORDS:
+            continue
+        reason = output_reason(name, got, exp, part)
+        if reason:
+            out[name] = reason
+    return out
+
+
+_TRAIN_ORDER = ("loss_history", "train_acc_history", "val_acc_history") + PARAM_NAMES
+_ENTRIES = {"loss_history": "one entry per iteration", "train_acc_history": "one entry per completed epoch",
+            "val_acc_history": "one entry per completed epoch"}
+
+
+def train_failure_reason(got: dict, expected: dict) -> str | None:
+    """The first wrong output of train(), in the order the loop produces them: the histories
+    (length, then values), then the parameters after training. Reasons name the output only."""
+    for name in _TRAIN_ORDER:
+        exp = expected[name]
+        g = as_plain_float_array(got[name]) if name in got else None
+        what = f"history['{name}']" if name in _ENTRIES else f"params['{name}'] after training"
+        if g is None:
+            return f"{what}: missing or not a plain numeric array"
+        if name in _ENTRIES:
+            g, exp = g.ravel(), exp.ravel()
+            if g.size != exp.size:
+                return f"{what}: needs {_ENTRIES[name]}"
+        elif g.shape != exp.shape:
+            return f"{what}: reshaped (it must keep its shape)"
+        if not allclose_scaled(g, exp):
+            return f"{what}: wrong values"
+    return None
+
+
+def case_failures(part: str, got: dict, expected: dict) -> dict[str, str]:
+    """The verdict on one case, as the grader scores it: {what: reason} of everything wrong (empty:
+    the case passes). train() is judged as a whole, by its first wrong output."""
+    if part == "train":
+        reason = train_failure_reason(got, expected)
+        return {"train": reason} if reason else {}
+    return output_failures(part, got, expected)

@@ -6,13 +6,17 @@
       ✓ random inputs #1
       ✗ rows of X all zero with b1 = 0 (S1 exactly 0): grads['W1']: wrong values
       ...
-      Diagnosis: your outputs match a known mistake: ReLU wrong inequality.
+      Diagnosis: your outputs match a known mistake: ReLU mask lets S1 = 0 through.
 
 What it does, like the grader: it reads your SAVED notebook (save first), runs the same code the
 grader runs (``cs231n_utils.nbcells``: your solution cells, and only the definitions of your other
 cells) in a fresh namespace, calls your function on practice cases of the same kinds as the
-grader's hidden ones (other shapes, N = 1, exact ReLU zeros, large scores) and compares each output
-with ``cs231n_utils.compare``, the grader's own comparison. The expected outputs come from
+grader's hidden ones (other shapes, N = 1, exact ReLU zeros, large scores, small training runs)
+the way the grader calls it (``cs231n_utils.calls``: train() and predict() with the grader's
+stand-in helpers, backward() with its calls of forward/softmax_loss/loss_and_grads counted -- such
+a backward earns no points --, chain_rule_factors() with its calls of the numeric-differentiation
+helpers counted -- numeric factors earn no points either) and judges each case with
+``cs231n_utils.compare``, the grader's own verdict. The expected outputs come from
 ``selfcheck.npz`` / ``selfcheck.json`` beside the notebook (numbers computed when the assignment was
 released). The grader's cases are different ones: passing here is necessary, not sufficient.
 """
@@ -25,16 +29,17 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
-from cs231n_utils import chain
-from cs231n_utils.compare import allclose_scaled, as_plain_float_array, output_reason
+from cs231n_utils import chain, mistakes
+from cs231n_utils.calls import call_part, helper_calls, standin_overrides
+from cs231n_utils.compare import allclose_scaled, as_plain_float_array, case_failures
 from cs231n_utils.nbcells import exec_cells, graded_cells
 
 NOTEBOOK = "two_layer_net.ipynb"
 DATA_NAME = "selfcheck"
-PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
 @dataclass
@@ -56,39 +61,14 @@ class Report:
 
 
 # --- calling your function as the grader does -------------------------------------------------------
-def _plain(value, what: str) -> np.ndarray:
-    """A float64 array copy of one of your outputs (as the grader's runner makes it)."""
-    try:
-        return np.array(value, dtype=np.float64, copy=True, subok=False)
-    except Exception as exc:  # noqa: BLE001
-        raise TypeError(f"{what} is not a numeric array ({type(value).__name__}): {exc}") from None
+#: the parts the self-check covers: every function the grader calls on cases
+SELF_CHECKED = ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict")
 
 
-def call_part(part: str, fn, inputs: dict[str, np.ndarray], reg: float) -> dict[str, np.ndarray]:
-    """Call your ``fn`` for ``part`` on private copies of ``inputs`` -> outputs by the grader's names
-    (S2, S1, X2 | loss, P | dW1, db1, dW2, db2 | the keys of chain_rule_factors and how many
-    numeric-differentiation helper calls made them)."""
-    a = {k: np.array(v) for k, v in inputs.items()}
-    params = {k: a[k] for k in PARAM_NAMES}
-    if part == "forward":
-        S2, cache = fn(a["X"], params)
-        _, S1, X2 = cache
-        return {"S2": _plain(S2, "S2"), "S1": _plain(S1, "cache[1] (S1)"), "X2": _plain(X2, "cache[2] (X2)")}
-    if part == "softmax_loss":
-        loss, P = fn(a["S2"], a["y"], params, reg)
-        return {"loss": _plain(loss, "loss"), "P": _plain(P, "P")}
-    if part == chain.PART:
-        out = chain.call(fn, a["x"], a["y"], params)
-        return {k: v if k == chain.NUMERIC_CALLS else _plain(v, f"factors['{k}']") for k, v in out.items()}
-    if part == "backward":
-        grads = fn(a["P"], a["y"], (a["X"], a["S1"], a["X2"]), params, reg)
-        if not isinstance(grads, dict):
-            raise TypeError(f"backward must return a dict of gradients, got {type(grads).__name__}")
-        return {"d" + k: _plain(grads[k], f"grads['{k}']") for k in PARAM_NAMES if k in grads}
-    raise ValueError(f"the self-check covers {sorted(SELF_CHECKED)}, not {part!r}")
-
-
-SELF_CHECKED = ("forward", "softmax_loss", "chain_rule_factors", "backward")
+def standins_key(overrides: dict) -> str:
+    """The data's name for a stand-in setting (``cs231n_utils.calls.standin_overrides``):
+    ``standin_loss=1,standin_predict=0``."""
+    return ",".join(f"{k}={int(bool(v))}" for k, v in sorted(overrides.items()))
 
 
 def error_words(exc: BaseException) -> str:
@@ -135,6 +115,33 @@ def _variant(arrays: dict, case_id: str, mistake_id: str, index: int) -> dict[st
     return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
+def _diagnose(order: list, case: dict, inputs: dict, got: dict, expected: dict, arrays: dict) -> str | None:
+    """The first catalogued mistake (in the grader's order) your outputs on this case show: by its
+    rule (cs231n_utils.mistakes, the grader's own) or by the outputs of an altered reference."""
+    view = SimpleNamespace(arrays=inputs, scalars=case["scalars"], kind=case["kind"])
+    variants = {}
+    for mistake_id, index in case["mistakes"]:
+        variants.setdefault(mistake_id, []).append(index)
+    for mistake_id, rule in order:
+        try:
+            if rule is not None and getattr(mistakes, rule)(view, got, expected):
+                return mistake_id
+            if any(_matches(got, _variant(arrays, case["id"], mistake_id, i)) for i in variants.get(mistake_id, ())):
+                return mistake_id
+        except Exception:  # noqa: BLE001 - a malformed output just doesn't match this mistake
+            continue
+    return None
+
+
+def _expected(arrays: dict, case: dict, got: dict) -> dict[str, np.ndarray]:
+    """The reference's outputs to compare yours with: with the stand-ins your function used, as
+    the grader chooses them (train() or predict() that bypass a stand-in are compared with the
+    reference that bypasses it too)."""
+    overrides = standin_overrides(case["part"], case["scalars"], got)
+    folder = "out" if not overrides else f"out@{standins_key(overrides)}"
+    return {name: arrays[f"{case['id']}/{folder}/{name}"] for name in case["outputs"]}
+
+
 # --- the check -----------------------------------------------------------------------------------------
 def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
     """Run the self-check of ``part`` on the saved ``notebook`` (data files beside it) -> Report."""
@@ -165,44 +172,51 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         say(f"  ✗ no function {part}() is defined by your solution cells")
         report.total = len(cases)
         return report
-    found = Counter()
+    found, numeric, numeric_factors = Counter(), False, False
+    order = manifest["diagnoses"][part]  # the grader's catalogue order
     for case in cases:
         report.total += 1
+        case = {**case, "part": part}
         inputs = {k: arrays[f"{case['id']}/in/{k}"] for k in case["inputs"]}
         try:
             with np.errstate(all="ignore"):  # an overflow shows in the report as inf/nan, not as warnings
-                got = call_part(part, fn, inputs, case["reg"])
+                got = call_part(part, fn, inputs, case["scalars"])  # the grader's call, stand-ins and all
         except Exception as exc:  # noqa: BLE001 - your errors are results
             say(f"  ✗ {case['label']}: {error_words(exc)}")
             continue
-        # every wrong output, in the grader's order and words (scoring.score_part joins them the same way)
-        if part == chain.PART and chain.used_numeric_helpers(got):
-            reasons = [chain.NUMERIC_REASON]  # as the grader: numeric factors earn nothing
-        else:
-            reasons = [r for name in case["outputs"]
-                       if (r := output_reason(name, got, arrays[f"{case['id']}/out/{name}"], part))]
-        reason = "; ".join(dict.fromkeys(reasons)) or None
-        if reason is None:
+        # every wrong output, in the grader's order and words (the verdict scoring.score_part uses)
+        expected = _expected(arrays, case, got)
+        failed = case_failures(part, got, expected)
+        numeric = numeric or (part == "backward" and helper_calls(got) > 0)
+        numeric_factors = numeric_factors or (part == chain.PART and chain.used_numeric_helpers(got))
+        if not failed:
             report.passed += 1
             say(f"  ✓ {case['label']}")
             continue
-        say(f"  ✗ {case['label']}: {reason}")
-        for mistake_id, index in case["mistakes"]:
-            if _matches(got, _variant(arrays, case["id"], mistake_id, index)):
-                found[mistake_id] += 1
-                break
+        say(f"  ✗ {case['label']}: " + "; ".join(dict.fromkeys(failed.values())))
+        mistake_id = _diagnose(order, case, inputs, got, expected, arrays)
+        if mistake_id:
+            found[mistake_id] += 1
     say(f"  {report.passed}/{report.total} practice cases correct.")
     if found:
-        best = max(found, key=found.get)
+        ids = [mistake_id for mistake_id, _ in order]  # the most frequent; ties: the grader's order
+        best = max(found, key=lambda i: (found[i], -ids.index(i)))
         report.diagnosis = manifest["mistakes"].get(best, best)
         say(f"  Diagnosis: your outputs match a known mistake: {report.diagnosis}. "
             "After grading, the feedback explains any mistake it finds.")
+    if numeric:
+        say("  The grader gives a backward() that calls forward(), softmax_loss() or loss_and_grads() "
+            "no points, whatever its values.")
+    if numeric_factors:
+        say("  The grader gives a chain_rule_factors() that calls a numeric-differentiation helper "
+            "(eval_numerical_…) no points, whatever its values.")
     if report.ok:
         say("  The grader checks the same kinds of cases with secret inputs.")
     return report
 
 
 def check(part: str, notebook: str | Path = NOTEBOOK) -> None:
-    """Print the self-check of ``part`` (forward, softmax_loss, chain_rule_factors, backward);
+    """Print the self-check of ``part`` (forward, softmax_loss, chain_rule_factors, backward, train,
+    predict);
     :func:`run_check` returns it."""
     print(run_check(part, notebook).text(), file=sys.stdout)

@@ -175,6 +175,7 @@ def test_every_catalogued_mistake_has_a_student_like_edit():
     assert set(EDITS) == {m.id for m in diagnose.CATALOGUE}
     for entry in diagnose.catalogue():
         assert entry["part"] in PARTS and len(entry["message"]) > 30
+        assert 10 < len(entry["name"]) < len(entry["message"])  # a short name (tests/test_leak.py: no formula)
     assert len({m.id for m in diagnose.CATALOGUE}) == len(diagnose.CATALOGUE)
 
 

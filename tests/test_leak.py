@@ -333,6 +333,64 @@ def test_every_solution_region_sits_under_a_todo():
                         f"of the results, what to reuse) right above:\n{cell.source[:300]}")
 
 
+# --- the mistakes' short names: shipped with the self-check data, shown before grading -----------
+#: what a formula or code looks like in a name (the feedback's messages state formulas; a name must not)
+FORMULA = {
+    "math symbol, indexing or LaTeX": r"[·⊙Σ∑²ᵀ√∂@\[\]{}\\]",
+    "arithmetic between symbols": r"[\w)]\s*(?:[-−+*/^%]|//|\*\*)=?\s*[\w(]",
+    "assignment of an expression": r"=\s*[A-Za-z(]",
+    "comparison": r"[<>≤≥]|==|!=",
+    "call": r"\b\w+\(",
+    "numpy": r"\bnp\.|axis\s*=|keepdims|\.T\b|\.sum\b|\.mean\b",
+}
+FORMULA_RES = {what: re.compile(p) for what, p in FORMULA.items()}
+#: formulas a name must never carry (all caught)
+FORMULA_MUST_CATCH = ["dS2 = (P − Y)/N", "add 2·reg·W", "reg·(ΣW1² + ΣW2²)", "sum over axis=1",
+                      "np.argmax(S2, axis=1)", "params['W1'] -= lr * grads['W1']", "mask S1 > 0",
+                      "X2ᵀ·dS2", "dS1 = dX2 * mask", "N / batch_size", "P - Y",
+                      "learning_rate * grads", "S1 >= 0", r"$\delta_2$", "np.mean(pred == y)"]
+
+
+def formula_hits(text: str) -> list[str]:
+    return [f"{what} {m.group(0)!r}" for what, r in FORMULA_RES.items() for m in r.finditer(text)]
+
+
+def released_mistake_names() -> dict[str, str]:
+    """{mistake id: name} of the catalogue and of every released self-check data file."""
+    from cs231n_grader import diagnose
+    names = {m.id: m.name for m in diagnose.CATALOGUE}
+    for path in sorted(REPO.glob("assignment/*/selfcheck.json")):
+        names.update({f"{path.parent.name}: {k}": v
+                      for k, v in json.loads(path.read_text(encoding="utf-8"))["mistakes"].items()})
+    return names
+
+
+def test_mistake_names_give_no_formula_or_solution_line_away(needles):
+    """Each catalogued mistake's short name (shipped in selfcheck.json, printed by the self-check
+    before grading) names the misconception only: no needle, no formula, no code."""
+    names = released_mistake_names()
+    assert RELEASES and any(": " in key for key in names), "no released selfcheck.json names a mistake"
+    assert all(names.values())
+    hits = [h for key, name in names.items() for h in needles.hits(f"name of {key}", name)]
+    hits += [f"name of {key}: {h} in {name!r}" for key, name in names.items() for h in formula_hits(name)]
+    assert not hits, "a mistake's name gives the answer away:\n" + "\n".join(hits)
+
+
+@pytest.mark.parametrize("text", FORMULA_MUST_CATCH)
+def test_the_formula_check_catches_formulas(text):
+    assert formula_hits(text), text
+
+
+def test_the_formula_check_fires_on_the_feedback_messages():
+    """The messages (feedback after grading) state formulas: most of them fail the names' check, so
+    a message copied into a name would."""
+    from cs231n_grader import diagnose
+    caught = [m.id for m in diagnose.CATALOGUE if formula_hits(m.message)]
+    assert len(caught) >= len(diagnose.CATALOGUE) // 2, caught
+    for mistake_id in ("grad_not_divided_by_N", "reg_grad_factor", "relu_mask_missing", "reg_loss_missing"):
+        assert mistake_id in caught
+
+
 # --- a student's first steps, for real (slow) ------------------------------------------------------
 def student_env(**extra) -> dict:
     """The environment of a student's shell: nothing of this repository's Python on any path."""
