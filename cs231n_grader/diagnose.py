@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from cs231n_grader import runner
+from cs231n_grader import chain_check, runner
 from cs231n_grader.cases import Case
 from cs231n_grader.compare import (
     allclose_scaled,
@@ -242,7 +242,8 @@ CATALOGUE: tuple[Mistake, ...] = (
             "your argmax runs over the wrong axis: argmax over the classes (axis=1) gives one label "
             "per example",
             rule=mistakes.predict_axis),
-)
+) + tuple(Mistake(mid, chain_check.PART, name, message, variants=variants, rule=rule)
+        for mid, name, message, rule, variants in chain_check.MISTAKES)
 BY_ID = {m.id: m for m in CATALOGUE}
 
 

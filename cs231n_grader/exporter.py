@@ -5,7 +5,8 @@ assignment want to see *where* points were lost, so :class:`PartsExporter` write
 student on the roster and assignment in the gradebook (students without a submission get zeros):
 
     student_id, last_name, first_name, email, assignment,
-    forward, softmax_loss, backward, train, predict, accuracy,   (autograded parts)
+    forward, softmax_loss, chain_rule_factors, backward, train,
+    predict, accuracy,                                           (autograded parts)
     derivation, written,                                         (manually graded parts)
     timestamp, seconds_late, raw_total, late_penalty, total, max_total, needs_manual_grading
 

@@ -25,6 +25,7 @@ from cs231n_grader.compare import (
     reference_outputs,
     train_failure_reason,
 )
+from cs231n_utils import chain
 
 #: per part: the outputs in the order the code computes them (name, "label is/are", where to look)
 WHERE = {
@@ -38,6 +39,17 @@ WHERE = {
                       "of the correct classes, averaged over the examples) or its regularisation term")),
     "predict": (("y_pred", "the predictions are", "the last step: the index of the highest score of each row "
                  "(argmax over the classes)"),),
+    # the chain-rule part: its factors where the chain starts, then the gradients they give
+    chain.PART: tuple((key, f"{chain.NAMES[key]} is", look) for key, look in (
+        ("dL_ds2", "∂L/∂s2, where the chain starts (the example's softmax probabilities and its label)"),
+        ("ds2_dx2", "∂s2/∂x2: which array s2 depends on x2 through, with the output's index first"),
+        ("dx2_ds1", "the ReLU's Jacobian ∂x2/∂s1: an H×H matrix, nonzero only where a unit is active"),
+        ("ds1_dW1", "∂s1/∂W1: which entries of W1 each s1[h] depends on, indices in the order h, d, k"),
+        ("ds2_dW2", "∂s2/∂W2: which entries of W2 each s2[c] depends on, indices in the order c, h, k"),
+        ("db2", "how ∂L/∂b2 follows from ∂L/∂s2"),
+        ("dW2", "the contraction of ∂L/∂s2 with ∂s2/∂W2 over the output index c"),
+        ("db1", "the chaining of ∂L/∂s2 through ∂s2/∂x2 and ∂x2/∂s1"),
+        ("dW1", "the contraction of ∂L/∂s1 with ∂s1/∂W1 over the output index h"))),
 }
 GRADS = ("dW2", "db2", "dW1", "db1")
 _GRAD_NAMES = {"dW1": "grads['W1']", "db1": "grads['b1']", "dW2": "grads['W2']", "db2": "grads['b2']"}
@@ -109,9 +121,12 @@ def evidence(failing: list, passing: list) -> str | None:
     kinds = {c.kind for c in failing}
     if kinds == {"large_scores"}:
         return "It is wrong only on very large scores: look at numerical stability (exp overflows)."
-    if kinds == {"zero_rows"}:
+    if kinds <= {"zero_rows", "relu_zeros"}:
         return ("It is wrong only where S1 is exactly 0: look at the inequality of the ReLU mask "
                 "(at exactly 0 the unit is inactive).")
+    if kinds == {"confident"}:
+        return ("It is wrong only where one class has a probability near 1: look at the numerical "
+                "stability of the softmax.")
     if all(reg(c) > 0 for c in failing) and any(reg(c) == 0 for c in passing):
         return "It is wrong only on cases with reg > 0: look at the regularisation term."
     if all(_n(c) == 1 for c in failing) and any(_n(c) > 1 for c in passing):

@@ -40,6 +40,11 @@ PARTS: tuple[Part, ...] = (
          "softmax_loss() on {n} hidden cases (toy model, random shapes, N = 1, large scores): "
          "loss and P",
          "loss", function="softmax_loss"),
+    Part("chain_rule_factors", ("test_chain_rule_factors",), 10,
+         "chain_rule_factors() on {n} hidden examples (toy model, other D, H, C, s1 exactly 0, a "
+         "probability near 1): every factor and the four gradients, none made by numeric "
+         "differentiation",
+         "chain", function="chain_rule_factors"),
     Part("backward", ("test_backward",), 20,
          "backward() on {n} hidden cases, given a P and a cache: all four gradients, computed "
          "without calling forward(), softmax_loss() or loss_and_grads()",
@@ -57,7 +62,7 @@ PARTS: tuple[Part, ...] = (
          "the reference forward pass on your best_net.npz: accuracy on the CIFAR-10 test images and "
          "the mirrored validation images (validation accuracy shown too)",
          "acc"),
-    Part("derivation", ("derivation",), 20, MANUAL, "deriv", autograded=False),
+    Part("derivation", ("derivation",), 10, MANUAL, "deriv", autograded=False),
     Part("written", ("q_train_test_gap", "q_max_subtraction", "q_dead_relu"), 15, MANUAL, "written",
          autograded=False),
 )

@@ -6,17 +6,22 @@
 
 Each function is called on private copies of its inputs. ``train()`` and ``predict()`` are called
 with *stand-in* helpers (a simple objective and linear scores, not the network), so they are judged
-on their own whatever your other functions do; ``backward()`` is called with ``forward``,
-``softmax_loss`` and ``loss_and_grads`` counted: a backward that calls them (differentiating the loss
-numerically) earns no points. Nothing here is a solution or a secret: the grader's runner
-(``cs231n_grader.runner``, run inside its sandbox) imports this module, and ``cs231n_utils.selfcheck``
-calls your functions through it on the practice cases.
+on their own whatever your other functions do; ``backward()`` is called with its calls of
+``forward``, ``softmax_loss`` and ``loss_and_grads`` counted, ``chain_rule_factors()`` with its calls
+of the numeric-differentiation helpers counted (both by ``cs231n_utils.callcount``): a backward that
+calls them (differentiating the loss numerically), or factors made numerically, earn no points.
+Nothing here is a solution or a secret: the grader's runner (``cs231n_grader.runner``, run inside
+its sandbox) imports this module, and ``cs231n_utils.selfcheck`` calls your functions through it on
+the practice cases.
 """
 from __future__ import annotations
 
 import contextlib
 
 import numpy as np
+
+from cs231n_utils import chain
+from cs231n_utils.callcount import calls_counted
 
 MAX_OUTPUT_ELEMENTS = 10**6  # far above any expected output of the cases (N×H, D×H of small shapes)
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
@@ -51,6 +56,9 @@ def call_part(part: str, fn, arrays: dict[str, np.ndarray], scalars: dict) -> di
     if part == "softmax_loss":
         loss, P = fn(a["S2"], a["y"], _params(a, ""), float(scalars["reg"]))
         return {"loss": _plain(loss, "loss"), "P": _plain(P, "P")}
+    if part == chain.PART:
+        out = chain.call(fn, a["x"], a["y"], _params(a, ""))
+        return {k: v if k == chain.NUMERIC_CALLS else _plain(v, f"factors['{k}']") for k, v in out.items()}
     if part == "backward":
         return _call_backward(fn, a, scalars)
     if part == "train":
@@ -68,8 +76,10 @@ def call_part(part: str, fn, arrays: dict[str, np.ndarray], scalars: dict) -> di
 # globals. When a case asks for it (scalar "standins"), those names are replaced during the call by
 # simple stand-ins that are *not* the reference (a quadratic objective; linear scores), so a wrong
 # forward/backward cannot cost train/predict points. STANDIN_CALLS / PREDICT_CALLS report whether
-# they were used. backward() runs with forward/softmax_loss/loss_and_grads wrapped so that every
-# call is counted (HELPER_CALLS): gradients computed by differentiating the loss numerically earn
+# they were used. During backward() every call of forward/softmax_loss/loss_and_grads is counted
+# (HELPER_CALLS), and during chain_rule_factors() every call of a numeric-differentiation helper
+# (chain.NUMERIC_CALLS), both by cs231n_utils.callcount (a profile hook on the functions' code, so an
+# alias or a default argument is counted too): results computed by numeric differentiation earn
 # nothing.
 STANDIN_CALLS = "standin_calls"
 PREDICT_CALLS = "predict_calls"
@@ -77,7 +87,7 @@ HELPER_CALLS = "helper_calls"
 BATCH_ROWS = "batch_rows"  # (calls, B): the row of X each minibatch example is (-1: none)
 BATCH_LABELS_OK = "batch_labels_ok"  # (calls, B): 1 where the example's label is that row's label
 #: outputs that describe how a function was called, not what it computed (never compared as values)
-CALL_RECORDS = (STANDIN_CALLS, PREDICT_CALLS, HELPER_CALLS, BATCH_ROWS, BATCH_LABELS_OK)
+CALL_RECORDS = (STANDIN_CALLS, PREDICT_CALLS, HELPER_CALLS, BATCH_ROWS, BATCH_LABELS_OK, chain.NUMERIC_CALLS)
 WATCHED_IN_BACKWARD = ("forward", "softmax_loss", "loss_and_grads")
 
 
@@ -98,20 +108,12 @@ def _replaced(fn, when, **replacements):
         namespace.update(saved)
 
 
-def _counted(fn, calls: list):
-    """``fn`` with every call counted in ``calls[0]``."""
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        return fn(*args, **kwargs)
-    return counted
-
-
 def _call_backward(fn, a: dict, scalars: dict) -> dict[str, np.ndarray]:
     cache = (a["X"], a["S1"], a["X2"])
     calls = [0]
     namespace = getattr(fn, "__globals__", {})
-    watched = {k: _counted(namespace[k], calls) for k in WATCHED_IN_BACKWARD if callable(namespace.get(k))}
-    with _replaced(fn, True, **watched):
+    watched = [namespace[k] for k in WATCHED_IN_BACKWARD if callable(namespace.get(k))]
+    with calls_counted(watched, calls):
         grads = fn(a["P"], a["y"], cache, _params(a, ""), float(scalars["reg"]))
     if not isinstance(grads, dict):
         raise TypeError(f"backward must return a dict of gradients, got {type(grads).__name__}")

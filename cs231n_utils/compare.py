@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cs231n_utils import chain
 from cs231n_utils.calls import CALL_RECORDS, MAX_OUTPUT_ELEMENTS, PARAM_NAMES, helper_calls
 
 RTOL, ATOL = 1e-5, 1e-8
@@ -26,14 +27,19 @@ SHAPES = {"S2": "(N, C)", "S1": "(N, H)", "X2": "(N, H)", "loss": "a scalar", "P
           "dW1": "(D, H)", "db1": "(H,)", "dW2": "(H, C)", "db2": "(C,)", "y_pred": "(N,)"}
 
 
-def describe(name: str) -> str:
-    """An output's name as the student's code spells it (``grads['W1']``)."""
-    return NAMES.get(name, name)
+#: parts whose output names mean other things: part -> (names, shapes)
+PART_TABLES = {chain.PART: (chain.NAMES, chain.SHAPES)}
 
 
-def symbolic_shape(name: str) -> str:
+def describe(name: str, part: str | None = None) -> str:
+    """An output's name as the student's code spells it (``grads['W1']``; in the chain-rule part
+    ``factors['dW1'] (∂L/∂W1)``)."""
+    return PART_TABLES.get(part, (NAMES, SHAPES))[0].get(name, name)
+
+
+def symbolic_shape(name: str, part: str | None = None) -> str:
     """An output's shape in the notebook's symbols: ``(D, H)``."""
-    return SHAPES.get(name, "the documented shape")
+    return PART_TABLES.get(part, (NAMES, SHAPES))[1].get(name, "the documented shape")
 
 
 def as_plain_float_array(value) -> np.ndarray | None:
@@ -57,22 +63,23 @@ def allclose_scaled(got: np.ndarray, expected: np.ndarray, rtol: float = RTOL, a
     return bool(np.all(np.abs(got - expected) <= atol * scale + rtol * np.abs(expected)))
 
 
-def output_reason(name: str, got: dict, expected: np.ndarray) -> str | None:
+def output_reason(name: str, got: dict, expected: np.ndarray, part: str | None = None) -> str | None:
     """None when output ``name`` of ``got`` (name -> array) matches ``expected``, else what is
-    wrong with it in words: missing, not numeric, wrong shape, inf/nan, wrong values."""
+    wrong with it in words: missing, not numeric, wrong shape, inf/nan, wrong values (named as
+    ``part``'s code spells it)."""
     if name not in got:
-        return f"{describe(name)}: missing from your result"
+        return f"{describe(name, part)}: missing from your result"
     g = as_plain_float_array(got[name])
     if g is None:
-        return f"{describe(name)}: not a plain numeric array"
+        return f"{describe(name, part)}: not a plain numeric array"
     if g.size == expected.size == 1:
         g = g.reshape(expected.shape)
     if g.shape != expected.shape:
-        return f"{describe(name)}: wrong shape, expected {symbolic_shape(name)}"
+        return f"{describe(name, part)}: wrong shape, expected {symbolic_shape(name, part)}"
     if not np.all(np.isfinite(g)):
-        return f"{describe(name)}: contains inf or nan"
+        return f"{describe(name, part)}: contains inf or nan"
     if not allclose_scaled(g, expected):
-        return f"{describe(name)}: wrong values"
+        return f"{describe(name, part)}: wrong values"
     return None
 
 
@@ -84,14 +91,17 @@ HELPERS_IN_BACKWARD = ("backward() called forward(), softmax_loss() or loss_and_
 def output_failures(part: str, got: dict, expected: dict) -> dict[str, str]:
     """{output name: reason in words (no values)} for every output of a non-train case that is
     missing, malformed or wrong; empty when the case passes. A backward() that called the helpers
-    (``cs231n_utils.calls`` counts them) fails every output, whatever its values."""
+    (``cs231n_utils.calls`` counts them) fails every output, whatever its values; so does a
+    chain_rule_factors() that called a numeric-differentiation helper."""
     if part == "backward" and helper_calls(got) > 0:
         return {name: HELPERS_IN_BACKWARD for name in expected if name not in CALL_RECORDS}
+    if part == chain.PART and chain.used_numeric_helpers(got):
+        return {name: chain.NUMERIC_REASON for name in expected if name not in CALL_RECORDS}
     out = {}
     for name, exp in expected.items():
         if name in CALL_RECORDS:
             continue
-        reason = output_reason(name, got, exp)
+        reason = output_reason(name, got, exp, part)
         if reason:
             out[name] = reason
     return out

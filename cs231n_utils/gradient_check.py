@@ -103,6 +103,26 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     return grad
 
 
+def eval_numerical_jacobian(f, x, h=1e-5):
+    """Numeric Jacobian of an array-valued function.
+
+    ``f``: takes ``x`` and returns an array (or a scalar); ``x``: float array of any shape (perturbed
+    in place, always restored). Returns ``J`` of shape ``f(x).shape + x.shape`` with
+    ``J[i..., j...] = ∂f(x)[i...] / ∂x[j...]``: output indices first, then ``x``'s indices.
+    """
+    _check_x(x, h, "eval_numerical_jacobian")
+    out_shape = np.shape(f(x))
+    J = np.zeros(out_shape + x.shape)
+    for ix in np.ndindex(x.shape):
+        plus, minus = _centred(f, x, ix, h)
+        plus, minus = np.asarray(plus, dtype=np.float64), np.asarray(minus, dtype=np.float64)
+        if plus.shape != out_shape or minus.shape != out_shape:
+            raise ValueError(f"eval_numerical_jacobian: f(x) changed shape from {out_shape} to {plus.shape}; "
+                             "f must return an array of one fixed shape.")
+        J[(Ellipsis, *ix)] = (plus - minus) / (2 * h)
+    return J
+
+
 def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=0, verbose=True):
     """Compare ``analytic_grad`` with centred differences at ``num_checks`` random entries of ``x``.
 

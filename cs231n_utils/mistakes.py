@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cs231n_utils import chain
 from cs231n_utils.calls import BATCH_LABELS_OK, BATCH_ROWS, PARAM_NAMES, helper_calls
 from cs231n_utils.compare import allclose_scaled, as_plain_float_array
 
@@ -136,3 +137,17 @@ def predict_scores(case, got, expected):
 def predict_axis(case, got, expected):
     C = case.arrays["b2"].shape[0]
     return _shape(got, "y_pred") == (C,)
+
+
+# --- the chain-rule part (cs231n_utils.chain): how the factors were made, a dense ReLU Jacobian ----
+def chain_numeric(case, got, expected):
+    """chain_rule_factors() called a numeric-differentiation helper (the count the comparison uses too)."""
+    return chain.used_numeric_helpers(got)
+
+
+def chain_mask_dense(case, got, expected):
+    """∂x2/∂s1 has the right diagonal and nonzero entries off it (no single variant gives every such form)."""
+    g, exp = as_plain_float_array(got.get("dx2_ds1")) if "dx2_ds1" in got else None, expected["dx2_ds1"]
+    if g is None or g.shape != exp.shape or g.ndim != 2 or not allclose_scaled(np.diag(g), np.diag(exp)):
+        return False
+    return bool(np.any(g[~np.eye(g.shape[0], dtype=bool)]))

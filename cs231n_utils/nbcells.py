@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 #: grade_ids of the solution cells of the graded functions (docs/ARCHITECTURE.md)
-PARTS = ("forward", "softmax_loss", "backward", "train", "predict")
+PARTS = ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict")
 DEFINITIONS_PREFIX = "cell:"
 MAX_CELL_CHARS = 200_000  # far above any real cell; bounds the parsing
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)

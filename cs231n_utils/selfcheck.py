@@ -14,8 +14,9 @@ cells) in a fresh namespace, calls your function on practice cases of the same k
 grader's hidden ones (other shapes, N = 1, exact ReLU zeros, large scores, small training runs)
 the way the grader calls it (``cs231n_utils.calls``: train() and predict() with the grader's
 stand-in helpers, backward() with its calls of forward/softmax_loss/loss_and_grads counted -- such
-a backward earns no points) and judges each case with ``cs231n_utils.compare``, the grader's own
-verdict. The expected outputs come from
+a backward earns no points --, chain_rule_factors() with its calls of the numeric-differentiation
+helpers counted -- numeric factors earn no points either) and judges each case with
+``cs231n_utils.compare``, the grader's own verdict. The expected outputs come from
 ``selfcheck.npz`` / ``selfcheck.json`` beside the notebook (numbers computed when the assignment was
 released). The grader's cases are different ones: passing here is necessary, not sufficient.
 """
@@ -32,7 +33,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cs231n_utils import mistakes
+from cs231n_utils import chain, mistakes
 from cs231n_utils.calls import call_part, helper_calls, standin_overrides
 from cs231n_utils.compare import allclose_scaled, as_plain_float_array, case_failures
 from cs231n_utils.nbcells import exec_cells, graded_cells
@@ -61,7 +62,7 @@ class Report:
 
 # --- calling your function as the grader does -------------------------------------------------------
 #: the parts the self-check covers: every function the grader calls on cases
-SELF_CHECKED = ("forward", "softmax_loss", "backward", "train", "predict")
+SELF_CHECKED = ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict")
 
 
 def standins_key(overrides: dict) -> str:
@@ -171,7 +172,7 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         say(f"  ✗ no function {part}() is defined by your solution cells")
         report.total = len(cases)
         return report
-    found, numeric = Counter(), False
+    found, numeric, numeric_factors = Counter(), False, False
     order = manifest["diagnoses"][part]  # the grader's catalogue order
     for case in cases:
         report.total += 1
@@ -187,6 +188,7 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         expected = _expected(arrays, case, got)
         failed = case_failures(part, got, expected)
         numeric = numeric or (part == "backward" and helper_calls(got) > 0)
+        numeric_factors = numeric_factors or (part == chain.PART and chain.used_numeric_helpers(got))
         if not failed:
             report.passed += 1
             say(f"  ✓ {case['label']}")
@@ -205,12 +207,16 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
     if numeric:
         say("  The grader gives a backward() that calls forward(), softmax_loss() or loss_and_grads() "
             "no points, whatever its values.")
+    if numeric_factors:
+        say("  The grader gives a chain_rule_factors() that calls a numeric-differentiation helper "
+            "(eval_numerical_…) no points, whatever its values.")
     if report.ok:
         say("  The grader checks the same kinds of cases with secret inputs.")
     return report
 
 
 def check(part: str, notebook: str | Path = NOTEBOOK) -> None:
-    """Print the self-check of ``part`` (forward, softmax_loss, backward, train, predict);
+    """Print the self-check of ``part`` (forward, softmax_loss, chain_rule_factors, backward, train,
+    predict);
     :func:`run_check` returns it."""
     print(run_check(part, notebook).text(), file=sys.stdout)

@@ -249,8 +249,8 @@ def _scores(course: Path) -> dict[str, dict[str, float]]:
                 for s in gb.assignment_submissions(ASSIGNMENT)}
 
 
-AUTOGRADED = ("test_forward", "test_softmax_loss", "test_backward", "test_train", "test_predict",
-              "test_accuracy")
+AUTOGRADED = ("test_forward", "test_softmax_loss", "test_chain_rule_factors", "test_backward", "test_train",
+              "test_predict", "test_accuracy")
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +294,7 @@ def test_no_undeserved_points(attacked):
     honest = scores["a_honest"]
     assert all(honest[g] > 0 for g in AUTOGRADED) and honest == scores["z_honest"]
     for attacker in ("b_kernel_links", "c_placed_links", "d_notebook_link"):
-        assert [scores[attacker][g] for g in AUTOGRADED] == [0.0] * 6, attacker
+        assert [scores[attacker][g] for g in AUTOGRADED] == [0.0] * len(AUTOGRADED), attacker
     assert scores["e_copied_cell"] == honest  # the copy costs nothing: the last copy is graded
     assert scores["f_broken_metadata"] == {**honest, "test_predict": 0.0}
     assert scores["g_deep_tree"] == honest

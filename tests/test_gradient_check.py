@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from cs231n_utils.gradient_check import (GradientCheckWarning, eval_numerical_gradient,
-                                         eval_numerical_gradient_array, grad_check_sparse, rel_error)
+                                         eval_numerical_gradient_array, eval_numerical_jacobian,
+                                         grad_check_sparse, rel_error)
 
 
 @pytest.fixture
@@ -170,3 +171,55 @@ def test_grad_check_sparse_zero_gradient_and_shape_errors():
     assert np.array_equal(errs, np.zeros(3))  # 0 vs 0 is no error, and no division warning
     with pytest.raises(ValueError, match=r"analytic_grad has shape \(3,\) but x has shape \(4,\)"):
         grad_check_sparse(lambda w: 1.0, np.ones(4), np.zeros(3))
+
+
+# --------------------------------------------------------------------------- eval_numerical_jacobian
+
+def test_jacobian_of_a_linear_map_is_its_matrix(rng):
+    A = rng.standard_normal((3, 5))
+    x = rng.standard_normal(5)
+    x0 = x.copy()
+    J = eval_numerical_jacobian(lambda v: A @ v, x)
+    assert J.shape == (3, 5) and rel_error(J, A) < 1e-8
+    assert np.array_equal(x, x0)  # restored bit for bit
+
+
+def test_jacobian_of_an_elementwise_function_is_diagonal(rng):
+    x = rng.standard_normal(6)
+    J = eval_numerical_jacobian(np.tanh, x)
+    assert J.shape == (6, 6)
+    assert rel_error(J, np.diag(1 - np.tanh(x) ** 2)) < 1e-8
+    assert not np.any(J[~np.eye(6, dtype=bool)])  # off the diagonal exactly 0
+
+
+def test_jacobian_with_a_matrix_argument_is_output_first(rng):
+    """f(W) = x·W (W (D, H)): ∂f[h]/∂W[d, k] = x[d]·[h = k], shape (H, D, H)."""
+    x, W = rng.standard_normal(4), rng.standard_normal((4, 3))
+    J = eval_numerical_jacobian(lambda w: x @ w, W)
+    assert J.shape == (3, 4, 3)
+    assert rel_error(J, np.einsum("hk,d->hdk", np.eye(3), x)) < 1e-8
+    # a scalar function gives the gradient's shape; a matrix-valued one output dims first
+    assert eval_numerical_jacobian(lambda w: np.sum(w ** 2), W).shape == (4, 3)
+    M = rng.standard_normal((2, 4))
+    J = eval_numerical_jacobian(lambda w: M @ w, W)
+    assert J.shape == (2, 3, 4, 3)
+    assert rel_error(J, np.einsum("id,hk->ihdk", M, np.eye(3))) < 1e-8
+
+
+def test_jacobian_restores_x_when_f_raises_and_refuses_shape_changes(rng):
+    x = rng.standard_normal(3)
+    x0 = x.copy()
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        if len(calls) > 2:
+            raise RuntimeError("boom")
+        return v * 2
+    with pytest.raises(RuntimeError, match="boom"):
+        eval_numerical_jacobian(f, x)
+    assert np.array_equal(x, x0)
+    with pytest.raises(ValueError, match="changed shape"):
+        eval_numerical_jacobian(lambda v: v[v > 0], np.array([0.0, 1.0]))
+    with pytest.raises(TypeError, match="float array"):
+        eval_numerical_jacobian(lambda v: v, np.arange(3))

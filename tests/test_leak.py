@@ -7,8 +7,9 @@ decoded -- for
 - every line (>= MIN_LINE characters, stripped) of every solution region, hidden-test region and
   written answer (the reference derivation included) of every notebook in solutions/, except the
   lines the release gives students anyway; the mistake catalogue's messages and code;
-- the key results of the backward pass and the update rule, as regexes tolerant to spacing and
-  unicode (P − Y, [S1 > 0], X2ᵀ·dS2, Xᵀ·dS1, dS2·W2ᵀ, 2·reg·W, params[name] -= learning_rate * …);
+- the key results of the backward pass, the chain-rule part's factors and the update rule, as
+  regexes tolerant to spacing and unicode (P − Y, [S1 > 0], X2ᵀ·dS2, Xᵀ·dS1, dS2·W2ᵀ, 2·reg·W,
+  ds2_dx2 = W2ᵀ, dx2_ds1 = np.diag(…), ∂L/∂s1 contracted with ds1_dW1, params[name] -= learning_rate * …);
 - the grading side: solution/hidden-test markers, imports of cs231n_grader.
 
 Zero hits. The same search runs on the committed assignment/ notebooks and on README.md outside its
@@ -60,6 +61,9 @@ KEY_RESULTS = {
     "dS2 W2T": [rf"{_grad_of('2')}\}}?{_PROD}W{_SUB}2\}}?\s*{_T}"],
     "2 reg W": [r"\b2\s*(?:\*|·|⋅|\\,|\\cdot|\s)*(?:\\mathrm\{reg\}|\\text\{reg\}|reg|\\lambda|λ)"
                 r"(?:\*|·|⋅|\\,|\\cdot|\s)*W"],
+    "chain factors": [rf"\bds2_dx2\s*=\s*W_?2\s*{_T}",
+                      r"\b(?:dL_ds1|delta_?1|db1)\b[^\n]*\bds1_dW1\b[^\n]*axes",
+                      r"\bdx2_ds1\s*=\s*np\.diag\("],
     "update rule": [r"-=\s*(?:self\.)?(?:learning_rate|lr|step_size)\s*\*",
                     r"(?:learning_rate|lr|step_size)\s*\*\s*grads?\s*\["],
     "grading side": [r"BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS|\bhidden_check\b",
@@ -78,6 +82,8 @@ MUST_CATCH = {
     "XT dS1": ["X.T @ dS1", "Xᵀ·dS1", r"X^\top\,\mathtt{dS1}", "np.dot(X.T, dS1)", r"x^\top \delta_1"],
     "dS2 W2T": ["dS2 @ W2.T", "dS2·W2ᵀ", r"\mathtt{dS2}\,W_2^\top", "np.dot(dS2, W2.T)"],
     "2 reg W": ["2 * reg * W2", "2·reg·W1", r"2\,\mathrm{reg}\,W_2", "(with the 2 * reg * W terms)"],
+    "chain factors": ["ds2_dx2 = W2.T", "ds2_dx2 = W2.transpose()", "dW1 = np.tensordot(dL_ds1, ds1_dW1, axes=1)",
+                      "dx2_ds1 = np.diag(mask)"],
     "update rule": ["params[name] -= learning_rate * grads[name]", "W1 -= lr * dW1",
                     "params[name] = params[name] - learning_rate * grads[name]"],
     "grading side": ["### BEGIN SOLUTION", "### END HIDDEN TESTS", "from cs231n_grader.checks import x"],

@@ -32,12 +32,12 @@ STUDENT = REPO / "assignment" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 VENV_BIN = Path(sys.executable).parent
 
 #: grade_id -> points of every graded cell (issue 3); they add up to 100
-POINTS = {"test_forward": 10, "test_softmax_loss": 10, "test_backward": 20, "test_train": 10,
-          "test_predict": 5, "test_accuracy": 10, "derivation": 20, "q_train_test_gap": 5,
+POINTS = {"test_forward": 10, "test_softmax_loss": 10, "test_chain_rule_factors": 10, "test_backward": 20,
+          "test_train": 10, "test_predict": 5, "test_accuracy": 10, "derivation": 10, "q_train_test_gap": 5,
           "q_max_subtraction": 5, "q_dead_relu": 5}
 #: grade_ids of the code solution cells (TODOs)
-SOLUTION_CODE = ("forward", "softmax_loss", "backward", "train", "predict", "tuning", "candidates",
-                 "best_hyperparameters")
+SOLUTION_CODE = ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict",
+                 "tuning", "candidates", "best_hyperparameters")
 
 BEGIN_RE = re.compile(r"^\s*#+\s*BEGIN SOLUTION")
 END_RE = re.compile(r"^\s*#+\s*END SOLUTION")
@@ -265,7 +265,7 @@ def test_test_cells_end_with_the_hidden_block(solution_nb):
 
 def test_reference_is_vectorised_and_loads(solution_nb):
     cells = cells_by_id(solution_nb)
-    for gid in ("forward", "softmax_loss", "backward", "predict"):
+    for gid in ("forward", "softmax_loss", "chain_rule_factors", "backward", "predict"):
         assert not re.search(r"^\s*(for|while)\b", cells[gid].source, re.M), f"{gid} has a Python loop"
     ref = reference.load_reference(SOLUTION)
     for name in ("forward", "softmax_loss", "backward", "train", "predict", "init_params", "loss_and_grads"):
@@ -348,6 +348,7 @@ def test_student_todos_raise_with_messages(student_nb):
     P = np.full((5, 3), 1 / 3)
     calls = {"forward": lambda: ns["forward"](X, params),
              "softmax_loss": lambda: ns["softmax_loss"](np.zeros((5, 3)), y, params, 0.05),
+             "chain_rule_factors": lambda: ns["chain_rule_factors"](X[0], int(y[0]), params),
              "backward": lambda: ns["backward"](P, y, cache, params, 0.05),
              "train": lambda: ns["train"](params, X, y, X, y, num_iters=2),
              "predict": lambda: ns["predict"](X, params),
@@ -369,13 +370,14 @@ def toy_runs(tmp_path_factory, solution_nb, student_nb):
     for which, nb in (("solution", solution_nb), ("student", student_nb)):
         part = toy_section(nb)
         execute(part, tmp_path_factory.mktemp(f"toy-{which}"))
-        runs[which] = cells_by_id(part)
+        runs[which], runs[f"{which}_nb"] = cells_by_id(part), part
     return runs
 
 
 def test_toy_section_solution_passes_public_and_hidden_tests(toy_runs):
     cells = toy_runs["solution"]
-    for gid in ("test_forward", "test_softmax_loss", "test_backward", "test_train", "test_predict"):
+    for gid in ("test_forward", "test_softmax_loss", "test_chain_rule_factors", "test_backward", "test_train",
+                "test_predict"):
         cell = cells[gid]
         assert not outputs(cell, "error"), (gid, outputs(cell, "error"))
         assert stderr(cell) == "", (gid, stderr(cell))
@@ -385,12 +387,17 @@ def test_toy_section_solution_passes_public_and_hidden_tests(toy_runs):
         assert f"{part}: public test passed" in out, out
         match = re.search(rf"hidden check {part}: .*→ (\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)", out)
         assert match and match.group(1) == match.group(2), out
+    # the per-example gradients, averaged (+ regularisation), are backward's (the cell asserts it)
+    batch = cell_with_id(toy_runs["solution_nb"], "chain-rule-batch")
+    assert not outputs(batch, "error") and stderr(batch) == "", outputs(batch, "error")
+    assert stdout(batch).count("per-example gradients + regularisation vs backward") == 4, stdout(batch)
 
 
 def test_toy_section_student_fails_readably(toy_runs):
     """Before implementing, every public test stops at a NotImplementedError with the TODO's message,
     raised from notebook code (no library frames in the traceback)."""
-    for gid in ("test_forward", "test_softmax_loss", "test_backward", "test_train", "test_predict"):
+    for gid in ("test_forward", "test_softmax_loss", "test_chain_rule_factors", "test_backward", "test_train",
+                "test_predict"):
         errors = outputs(toy_runs["student"][gid], "error")
         assert len(errors) == 1, gid
         err = errors[0]
@@ -483,6 +490,6 @@ def test_nbgrader_validate_verdicts(which, full_run, tmp_path):
     if which == "solution":
         assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr
     else:
-        # 6 autograded test cells + 4 unanswered written answers
-        assert "VALIDATION FAILED ON 10 CELL(S)!" in result.stdout, result.stdout + result.stderr
+        # 7 autograded test cells + 4 unanswered written answers
+        assert "VALIDATION FAILED ON 11 CELL(S)!" in result.stdout, result.stdout + result.stderr
         assert "NotImplementedError" in result.stdout

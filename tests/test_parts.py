@@ -9,6 +9,7 @@ import pytest
 
 from cs231n_grader import demo, exporter, feedback, parts, reference
 from cs231n_grader.preprocessors import part_of
+from cs231n_utils import nbcells
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,8 @@ def test_every_grade_cell_of_the_notebook_belongs_to_one_part(graded_cells):
 
 def test_derived_lists_follow_the_table(graded_cells):
     names = [part.name for part in parts.PARTS]
-    assert reference.PARTS == parts.FUNCTIONS == ("forward", "softmax_loss", "backward", "train", "predict")
+    assert reference.PARTS == parts.FUNCTIONS == nbcells.PARTS == (
+        "forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict")
     assert parts.CALLED_PARTS[-1] == "train" and set(parts.CALLED_PARTS) == set(parts.FUNCTIONS)
     assert list(exporter.DEFAULT_PARTS) == names and demo.PART_COLUMNS == names + ["total"]
     assert {part_of(_node(graded_cells[g])) for g in graded_cells} - {None} == set(parts.SEALED_PARTS)

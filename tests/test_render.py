@@ -493,11 +493,11 @@ def test_formgrader_grading_page_runs_no_payload_and_typesets_the_derivation(
         assert_math_rendered(page, cell)
         assert page.evaluate("() => typeof submission_id") == "string"  # formgrader's own JS ran
         # the grader can still grade: a score typed in the derivation's box reaches the gradebook
-        page.fill("input#derivation", "17")
+        page.fill("input#derivation", "7")
         page.keyboard.press("Tab")
         page.wait_for_timeout(2000)
         with Gradebook(f"sqlite:///{graded / 'gradebook.db'}") as gb:
             grade = gb.find_grade("derivation", demo.NOTEBOOK[:-6], demo.ASSIGNMENT, STUDENT)
-            assert grade.manual_score == 17
+            assert grade.manual_score == 7
     finally:
         visit.close()

@@ -102,7 +102,7 @@ def test_frames_never_unpickle_and_are_size_limited():
 
 def test_reference_in_sandbox_full_marks_even_when_it_prints_and_warns(cells, cases, ref):
     noisy = cells
-    for key in ("forward", "softmax_loss", "backward", "train", "predict"):
+    for key in ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict"):
         noisy = prepend(noisy, key, "import sys, warnings\nprint('debug', file=sys.stderr)\nprint('stdout noise')\n"
                         "warnings.warn('student warning')\nnp.log(np.zeros(1))")
     res, _, cell_errors = scores(noisy, cases, ref)
@@ -222,7 +222,8 @@ def forward(X, params):
 def test_a_crash_keeps_earlier_results_and_later_parts_are_still_graded(cells, cases, ref):
     crashing = prepend(cells, "backward", "import os\nos._exit(3)")
     res, results, _ = scores(crashing, cases, ref)
-    assert {p: res[p].score for p in ("forward", "softmax_loss", "predict")} == full(("forward", "softmax_loss", "predict"))
+    before = ("forward", "softmax_loss", "chain_rule_factors", "predict")  # chain_rule_factors runs before backward
+    assert {p: res[p].score for p in before} == full(before)
     assert res["backward"].score == 0 and "exited with status 3" in res["backward"].note
     # train is graded with stand-in helpers, so the crashing backward does not cost its points
     assert res["train"].score == POINTS["train"]
@@ -354,12 +355,12 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
 
 
 # --- a real nbgrader autograde ----------------------------------------------------------------------
-KEEP_IDS = {"toy_model", "forward", "softmax_loss", "backward", "train", "predict"}
+KEEP_IDS = {"toy_model", "forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict"}
 
 
 def trimmed_source(dest: Path) -> None:
     """The solution notebook without its CIFAR training/plot cells (fast to execute): setup, api,
-    toy model, the five solution cells and every grade cell stay."""
+    toy model, the six solution cells and every grade cell stay."""
     nb = nbformat.read(default_notebook(), as_version=4)
     first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     kept = []

@@ -234,3 +234,23 @@ def test_the_data_holds_numbers_and_names_never_code_or_diagnosis_text():
     for part, order in manifest["diagnoses"].items():
         assert [i for i, _ in order] == [m.id for m in diagnose.CATALOGUE if m.part == part]
         assert all(rule is None or getattr(mistakes, rule) is diagnose.BY_ID[i].rule for i, rule in order)
+
+
+def test_the_chain_rule_part_is_self_checked_in_its_own_words(tmp_path):
+    """check("chain_rule_factors"): practice examples of the grader's kinds, a wrong factor named by
+    its key and its shape in symbols, factors made with eval_numerical_jacobian refused as the
+    grader refuses them, a transposed factor named from the release-time variants."""
+    manifest = json.loads((RELEASE.parent / "selfcheck.json").read_text())
+    kinds = [c["kind"] for c in manifest["parts"]["chain_rule_factors"]]
+    assert kinds == ["random", "random", "random", "relu_zeros", "confident"]
+    nb = nbformat.read(str(SOLUTION), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "chain_rule_factors")
+    source = samples.strip_markers(cell.source)
+    assert '"ds1_dW1": ds1_dW1,' in source
+    cell.source = source.replace('"ds1_dW1": ds1_dW1,', '"ds1_dW1": ds1_dW1.transpose(1, 0, 2),')
+    report = selfcheck.run_check("chain_rule_factors", folder_with(tmp_path, nb))
+    assert report.passed == 0 and report.total == 5
+    assert "factors['ds1_dW1'] (∂s1/∂W1): wrong shape, expected (H, D, H)" in report.text()
+    assert report.diagnosis == diagnose.BY_ID["chain_factor_transposed"].name
+    released = selfcheck.run_check("chain_rule_factors", folder_with(tmp_path, RELEASE))
+    assert released.passed == 0 and "raised NotImplementedError in your chain_rule_factors cell" in released.text()

@@ -20,7 +20,8 @@ from cs231n_grader import demo, diagnose, samples
 from cs231n_grader.exporter import PartsExporter
 from cs231n_utils import handin
 
-AUTO_PARTS = {"forward": 10, "softmax_loss": 10, "backward": 20, "train": 10, "predict": 5, "accuracy": 10}
+AUTO_PARTS = {"forward": 10, "softmax_loss": 10, "chain_rule_factors": 10, "backward": 20, "train": 10,
+              "predict": 5, "accuracy": 10}
 F, Z, P, L = "full", "zero", "partial", "lost"  # full points, none, strictly between, not full
 ALL_FULL = {part: F for part in AUTO_PARTS}
 SECRET = "test-workflow-secret"  # fixed grader secret: the same hidden cases on every run
@@ -47,6 +48,12 @@ EXPECTED = {
     "reg_loss_biases": _row(softmax_loss=P),  # right where reg = 0 or the biases are 0
     "softmax_no_max_subtraction": _row(softmax_loss=P),  # wrong on large scores only
     "softmax_wrong_axis": _row(softmax_loss=Z),
+    "chain_factor_transposed": _row(chain_rule_factors=Z),  # every case: the shapes differ
+    "chain_mask_vector": _row(chain_rule_factors=Z),
+    "chain_mask_dense": _row(chain_rule_factors=Z),
+    "chain_no_one_hot": _row(chain_rule_factors=Z),
+    "chain_contraction_order": _row(chain_rule_factors=Z),
+    "chain_numeric": _row(chain_rule_factors=Z),  # numeric Jacobians earn nothing
     "grad_not_divided_by_N": _row(backward=L),  # right for N = 1
     "reg_grad_missing": _row(backward=L),
     "reg_grad_factor": _row(backward=L),
