@@ -32,7 +32,7 @@ A = "two_layer_net"
 DUE = "2026-11-20 10:00:00 UTC"
 ON_TIME = datetime(2026, 11, 20, 9, 58, 12)  # jdoe: 108 s early
 LATE = datetime(2026, 11, 21, 12, 0, 0)      # asmith: 26 h late -> 2 started days -> 20 %
-MANUAL = {"derivation": 18.0, "q_train_test_gap": 5.0, "q_max_subtraction": 4.0, "q_dead_relu": 5.0}
+MANUAL = {"derivation": 8.0, "q_train_test_gap": 5.0, "q_max_subtraction": 4.0, "q_dead_relu": 5.0}
 ROSTER = "id,first_name,last_name,email\njdoe,Jane,Doe,jdoe@example.edu\nasmith,Alan,Smith,asmith@example.edu\n"
 # the late policy the guide shows, uncommented
 LATE_POLICY = ('\nc.AssignLatePenalties.plugin_class = "cs231n_grader.course.PercentPerDayPenalty"\n'
@@ -256,9 +256,9 @@ def test_export_has_parts_late_penalty_and_both_assignments(course):
     rows = read_csv(root / "grades.csv")
     assert set(rows) == {(a, s) for a in (A, "hw0") for s in ("jdoe", "asmith", "bsmith")}
     jdoe = rows[(A, "jdoe")]
-    auto = ["forward", "softmax_loss", "backward", "train", "predict"]
-    assert [jdoe[p] for p in auto] == ["10", "10", "20", "10", "5"] and jdoe["accuracy"] == "0"
-    assert (jdoe["derivation"], jdoe["written"]) == ("18", "14")
+    auto = ["forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict"]
+    assert [jdoe[p] for p in auto] == ["10", "10", "10", "20", "10", "5"] and jdoe["accuracy"] == "0"
+    assert (jdoe["derivation"], jdoe["written"]) == ("8", "14")
     assert (jdoe["raw_total"], jdoe["late_penalty"], jdoe["total"]) == ("87", "0", "87")
     assert jdoe["timestamp"].startswith("2026-11-20 09:58:12") and jdoe["seconds_late"] == "0"
     asmith = rows[(A, "asmith")]
