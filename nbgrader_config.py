@@ -10,6 +10,7 @@ current directory only). The course root is this folder:
 The kit plugs into stock nbgrader here, through its own extension points
 (preprocessor lists, the kernel, exporter plug-ins); the commands stay the usual ones.
 """
+
 c = get_config()  # noqa: F821  (provided by nbgrader/traitlets when this file is loaded)
 
 # --- course layout ------------------------------------------------------------------
@@ -26,8 +27,13 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignment"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
-                            "best_net.npz"]  # the instructor's trained net is never released
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "best_net.npz",
+]  # the instructor's trained net is never released
 
 # --- release (generate_assignment) -----------------------------------------------------
 from cs231n_grader.release import release_preprocessors  # noqa: E402
@@ -50,12 +56,22 @@ c.GenerateAssignment.preprocessors.insert(0, WarnPointsChanged)
 # SaveSealedGrades stores those verdicts (never the kernel's output) as the autograded scores.
 # CopySubmittedFiles brings best_net.npz along (CourseDirectory.ignore keeps it out of releases).
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (AssignLatePenalties, ClearOutput, IgnorePattern,  # noqa: E402
-                                    LimitOutput, OverwriteKernelspec)
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    ClearOutput,
+    IgnorePattern,  # noqa: E402
+    LimitOutput,
+    OverwriteKernelspec,
+)
 
 from cs231n_grader.execute import SandboxedExecute  # noqa: E402
-from cs231n_grader.preprocessors import (CopySubmittedFiles, OverwriteReleasedCells,  # noqa: E402
-                                         SaveSealedGrades, SealedChecks, StripHiddenTests)
+from cs231n_grader.preprocessors import (
+    CopySubmittedFiles,
+    OverwriteReleasedCells,  # noqa: E402
+    SaveSealedGrades,
+    SealedChecks,
+    StripHiddenTests,
+)
 
 from cs231n_grader.cellmeta import SafeCellMetadata  # noqa: E402
 from cs231n_grader.intake import Intake, SubmissionNotes  # noqa: E402
@@ -66,11 +82,26 @@ from cs231n_grader.intake import Intake, SubmissionNotes  # noqa: E402
 # CheckCellMetadata: a copied cell or broken metadata costs that cell, never the class.
 c.Autograde.pre_convert_hook = Intake()
 c.GenerateFeedback.pre_convert_hook = Intake(step="feedback")
-c.Autograde.sanitize_preprocessors = [SubmissionNotes, ClearOutput, SafeCellMetadata, OverwriteKernelspec,
-                                      OverwriteReleasedCells, StripHiddenTests, CopySubmittedFiles, SafeCellMetadata]
-c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                       LimitOutput, SealedChecks, SaveSealedGrades, AssignLatePenalties,
-                                       SafeCellMetadata]
+c.Autograde.sanitize_preprocessors = [
+    SubmissionNotes,
+    ClearOutput,
+    SafeCellMetadata,
+    OverwriteKernelspec,
+    OverwriteReleasedCells,
+    StripHiddenTests,
+    CopySubmittedFiles,
+    SafeCellMetadata,
+]
+c.Autograde.autograde_preprocessors = [
+    SandboxedExecute,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SealedChecks,
+    SaveSealedGrades,
+    AssignLatePenalties,
+    SafeCellMetadata,
+]
 # c.SealedChecks.accuracy_full_at = 0.48   # CIFAR-10 validation accuracy for full points
 # c.SealedChecks.accuracy_zero_at = 0.35   # ... and for none (linear in between)
 # Sandboxed execution: SandboxedExecute runs the notebook's kernel (kernelspec
@@ -79,12 +110,12 @@ c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMet
 # gets a stated reason in its cells; the run never aborts. Grading refuses where bubblewrap is
 # unavailable, unless CS231N_UNSAFE_NO_SANDBOX=1 or c.SandboxedExecute.allow_unsandboxed = True
 # (DANGEROUS, loudly warned on every notebook).
-c.Execute.timeout = 60                                   # seconds per cell; interrupted, then stopped
-c.SandboxedExecute.kernel_memory_bytes = 2 * 2**30       # address space of the kernel
-c.SandboxedExecute.kernel_cpu_seconds = 1800             # CPU seconds for the whole notebook
-c.SandboxedExecute.kernel_wall_seconds = 3600.0          # wall seconds for the whole notebook
-c.SandboxedExecute.kernel_max_processes = 64             # processes + threads (bounds a fork storm)
-c.SandboxedExecute.max_cell_output_bytes = 2**20         # output kept per cell ...
+c.Execute.timeout = 60  # seconds per cell; interrupted, then stopped
+c.SandboxedExecute.kernel_memory_bytes = 2 * 2**30  # address space of the kernel
+c.SandboxedExecute.kernel_cpu_seconds = 1800  # CPU seconds for the whole notebook
+c.SandboxedExecute.kernel_wall_seconds = 3600.0  # wall seconds for the whole notebook
+c.SandboxedExecute.kernel_max_processes = 64  # processes + threads (bounds a fork storm)
+c.SandboxedExecute.max_cell_output_bytes = 2**20  # output kept per cell ...
 c.SandboxedExecute.max_notebook_output_bytes = 4 * 2**20  # ... and per notebook
 
 # --- late work -------------------------------------------------------------------------------
@@ -111,8 +142,13 @@ from nbgrader.preprocessors import GetGrades  # noqa: E402
 
 from cs231n_grader.feedback import FeedbackSummary, HideHiddenTests, TrimTracebacks  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, TrimTracebacks, FeedbackSummary,
-                                    CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    HideHiddenTests,
+    TrimTracebacks,
+    FeedbackSummary,
+    CSSHTMLHeaderPreprocessor,
+]
 # ... rendered by nbgrader's feedback template with pending manual grades shown as pending, not 0
 # (cs231n_grader/templates/cs231n_feedback; formgrader keeps its own template)
 c.GenerateFeedback.exporter_class = "cs231n_grader.feedback.FeedbackExporter"
@@ -143,8 +179,15 @@ from cs231n_grader import mathjax, safehtml  # noqa: E402
 from cs231n_grader.formatting import format_score  # noqa: E402
 
 c.HTMLExporter.preprocessors = [safehtml.InertNotebook]
-c.HTMLExporter.filters = {**safehtml.FILTERS, "local_mathjax": mathjax.LocalMathJax, "score": format_score}
+c.HTMLExporter.filters = {
+    **safehtml.FILTERS,
+    "local_mathjax": mathjax.LocalMathJax,
+    "score": format_score,
+}
 c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.extra_template_basedirs = [  # nbgrader's formgrade/feedback templates, then the kit's
-    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
-    str(mathjax.TEMPLATES)]
+    os.path.join(
+        os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"
+    ),
+    str(mathjax.TEMPLATES),
+]

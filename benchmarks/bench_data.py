@@ -22,6 +22,7 @@ Modes:
 
 Exits 1 when a warm call misses the goal (<= 1 s wall, <= 900 MB peak), so `make bench` says so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------- what the children run
+
 
 def cs231n_float64(data_dir: Path, num_training=49000, num_validation=1000, num_test=1000):
     """CS231n's assignment-1 code path, as published (data_utils.py + the notebook's helper)."""
@@ -82,8 +84,14 @@ def cs231n_float64(data_dir: Path, num_training=49000, num_validation=1000, num_
     X_train = X_train.reshape(num_training, -1)
     X_val = X_val.reshape(num_validation, -1)
     X_test = X_test.reshape(num_test, -1)
-    return {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val,
-            "X_test": X_test, "y_test": y_test}
+    return {
+        "X_train": X_train,
+        "y_train": y_train,
+        "X_val": X_val,
+        "y_val": y_val,
+        "X_test": X_test,
+        "y_test": y_test,
+    }
 
 
 def child(mode: str, data_dir: Path) -> None:
@@ -108,6 +116,7 @@ def child(mode: str, data_dir: Path) -> None:
 
 # --------------------------------------------------------------------------- the parent
 
+
 def measure(mode: str, data_dir: Path, pythonpath: str | None = None) -> dict:
     """Run one mode in a fresh process: wall time (from the child) and peak RSS (from the kernel).
     ``pythonpath`` puts another copy of cs231n_utils first on the child's path."""
@@ -115,8 +124,13 @@ def measure(mode: str, data_dir: Path, pythonpath: str | None = None) -> dict:
         shutil.rmtree(data_dir / "cache" / "cifar10", ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=pythonpath) if pythonpath else None
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--dir", str(data_dir)],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", mode, "--dir", str(data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
+        )
         out = proc.stdout.read()
         proc.stdout.close()
         _, status, usage = os.wait4(proc.pid, 0)  # reap it ourselves to get this child's rusage
@@ -131,18 +145,25 @@ def measure(mode: str, data_dir: Path, pythonpath: str | None = None) -> dict:
 
 def checkout(rev: str, into: Path) -> str:
     """``cs231n_utils/`` as of git revision ``rev``, unpacked under ``into``; returns ``into``."""
-    blob = subprocess.run(["git", "-C", str(REPO), "archive", rev, "cs231n_utils"],
-                          capture_output=True, check=True).stdout
+    blob = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "cs231n_utils"], capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=blob, check=True)
     return str(into)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dir", default=None, help="data folder holding cifar-10-batches-py (default: the kit's)")
+    p.add_argument(
+        "--dir", default=None, help="data folder holding cifar-10-batches-py (default: the kit's)"
+    )
     p.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
-    p.add_argument("--against", metavar="REV", default=None,
-                   help="also run the kit modes with cs231n_utils as of this git revision")
+    p.add_argument(
+        "--against",
+        metavar="REV",
+        default=None,
+        help="also run the kit modes with cs231n_utils as of this git revision",
+    )
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     from cs231n_utils.data import default_data_dir
@@ -155,7 +176,9 @@ def main() -> int:
         sys.exit(f"No CIFAR-10 in {data_dir}: run `make data` first.")
     print(f"machine: {machine()}")
     print(f"data: {data_dir / 'cifar-10-batches-py'}")
-    print(f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine inflates wall time)")
+    print(
+        f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine inflates wall time)"
+    )
     variants = [("", None)]
     with tempfile.TemporaryDirectory() as old:
         if a.against:
@@ -168,20 +191,27 @@ def main() -> int:
         for _ in range(a.repeat):
             for name, path in modes:
                 runs[name].append(measure(name.split(" @")[0], data_dir, path))
-    print(f"{'mode':<22}{'wall s (median)':>16}{'CPU s (median)':>16}{'peak RSS MB (max)':>19}"
-          f"{'VmHWM MB':>10}   wall runs")
+    print(
+        f"{'mode':<22}{'wall s (median)':>16}{'CPU s (median)':>16}{'peak RSS MB (max)':>19}"
+        f"{'VmHWM MB':>10}   wall runs"
+    )
     for name, results in runs.items():
         secs = [r["seconds"] for r in results]
         peak = max(r["peak_mb"] for r in results)
         cpu = statistics.median(r["cpu"] for r in results)
         hwm = max(r["hwm_mb"] for r in results)
-        print(f"{name:<22}{statistics.median(secs):>16.2f}{cpu:>16.2f}{peak:>19.0f}{hwm:>10.0f}   "
-              + " ".join(f"{s:.2f}" for s in secs), flush=True)
+        print(
+            f"{name:<22}{statistics.median(secs):>16.2f}{cpu:>16.2f}{peak:>19.0f}{hwm:>10.0f}   "
+            + " ".join(f"{s:.2f}" for s in secs),
+            flush=True,
+        )
     warm = runs["kit warm"]
     wall, peak = statistics.median(r["seconds"] for r in warm), max(r["peak_mb"] for r in warm)
     met = wall <= 1.0 and peak <= 900
-    print(f"goal (issue 2): kit warm <= 1 s and <= 900 MB peak: {'met' if met else 'MISSED'} "
-          f"({wall:.2f} s, {peak:.0f} MB)")
+    print(
+        f"goal (issue 2): kit warm <= 1 s and <= 900 MB peak: {'met' if met else 'MISSED'} "
+        f"({wall:.2f} s, {peak:.0f} MB)"
+    )
     return 0 if met else 1
 
 

@@ -25,6 +25,7 @@ Rounds alternate (kit, stock, then stock, kit, ...) so that background load affe
 both use the same grader secret (CS231N_GRADER_SECRET, set for the run) and hence the same cases.
 Prints the per-submission median of each, and the overhead in percent.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,14 @@ from machine import machine  # benchmarks/machine.py (scripts run from this fold
 from cs231n_grader import demo, samples
 
 #: the --compare-stock subset: the reference and five real mistakes, one per part + a weak net
-COMPARE_STUDENTS = ("reference", "forward_bias_forgotten", "loss_not_averaged", "relu_mask_missing",
-                    "train_params_not_in_place", "weak_net")
+COMPARE_STUDENTS = (
+    "reference",
+    "forward_bias_forgotten",
+    "loss_not_averaged",
+    "relu_mask_missing",
+    "train_params_not_in_place",
+    "weak_net",
+)
 #: stock nbgrader's autograde lists (nbgrader 0.9 defaults) + the kit's CopySubmittedFiles, which
 #: stock grading of this assignment needs too (best_net.npz is in CourseDirectory.ignore)
 STOCK_LISTS = """
@@ -64,9 +71,13 @@ def setup_course(course: Path, students: int | None) -> list[str]:
     demo.nbgrader(course, "release", "generate_assignment", demo.ASSIGNMENT, "--force")
     class_ = list(samples.CLASS[:students] if students else samples.CLASS)
     bundled = course / "bundled"
-    samples.build_class(course / "assignment" / demo.ASSIGNMENT / demo.NOTEBOOK,
-                        course / "solutions" / demo.ASSIGNMENT / demo.NOTEBOOK, bundled,
-                        students=tuple(class_), log=print)
+    samples.build_class(
+        course / "assignment" / demo.ASSIGNMENT / demo.NOTEBOOK,
+        course / "solutions" / demo.ASSIGNMENT / demo.NOTEBOOK,
+        bundled,
+        students=tuple(class_),
+        log=print,
+    )
     samples.write_roster(class_, course / "roster.csv")
     demo.nbgrader(course, "roster", "db", "student", "import", str(course / "roster.csv"))
     ids = [s.student_id for s in class_]
@@ -107,9 +118,13 @@ def setup_pair(root: Path, student_ids: tuple[str, ...]) -> dict[str, Path]:
         demo.nbgrader(course, "release", "generate_assignment", demo.ASSIGNMENT, "--force")
     kit = courses["kit"]
     bundled = root / "bundled"
-    samples.build_class(kit / "assignment" / demo.ASSIGNMENT / demo.NOTEBOOK,
-                        kit / "solutions" / demo.ASSIGNMENT / demo.NOTEBOOK, bundled,
-                        students=tuple(class_), log=print)
+    samples.build_class(
+        kit / "assignment" / demo.ASSIGNMENT / demo.NOTEBOOK,
+        kit / "solutions" / demo.ASSIGNMENT / demo.NOTEBOOK,
+        bundled,
+        students=tuple(class_),
+        log=print,
+    )
     samples.write_roster(class_, root / "roster.csv")
     for course in courses.values():
         demo.nbgrader(course, "roster", "db", "student", "import", str(root / "roster.csv"))
@@ -128,7 +143,9 @@ def scores(course: Path) -> dict[str, float]:
 def compare_stock(root: Path, student_ids: tuple[str, ...], rounds: int) -> dict:
     """Alternating rounds of ``nbgrader autograde --force`` in the kit and the stock course;
     returns {"kit"|"stock": {"per": [seconds per submission ...], "wall": [run seconds ...]}}."""
-    os.environ.setdefault("CS231N_GRADER_SECRET", "bench-grading-compare-stock")  # same cases, no file
+    os.environ.setdefault(
+        "CS231N_GRADER_SECRET", "bench-grading-compare-stock"
+    )  # same cases, no file
     courses = setup_pair(root, student_ids)
     runs = {name: {"per": [], "wall": [], "by_student": {}} for name in courses}
     for r in range(rounds):
@@ -139,8 +156,11 @@ def compare_stock(root: Path, student_ids: tuple[str, ...], rounds: int) -> dict
             runs[name]["wall"].append(wall)
             for student, seconds in times.items():
                 runs[name]["by_student"].setdefault(student, []).append(seconds)
-            print(f"  round {r + 1}/{rounds} {name:5s}: {wall:6.1f} s for {len(times)} submissions "
-                  f"(median {statistics.median(times.values()):.2f} s)", flush=True)
+            print(
+                f"  round {r + 1}/{rounds} {name:5s}: {wall:6.1f} s for {len(times)} submissions "
+                f"(median {statistics.median(times.values()):.2f} s)",
+                flush=True,
+            )
     for name, course in courses.items():
         runs[name]["scores"] = scores(course)
     return runs
@@ -149,31 +169,44 @@ def compare_stock(root: Path, student_ids: tuple[str, ...], rounds: int) -> dict
 def print_comparison(runs: dict, student_ids: tuple[str, ...], rounds: int) -> None:
     """Per-student medians, the per-submission medians and the overhead in percent."""
     kit, stock = runs["kit"], runs["stock"]
-    print(f"\nkit vs stock nbgrader autograde, {len(student_ids)} submissions x {rounds} rounds, {machine()}")
-    print(f"  {'student':28s} {'stock s':>8s} {'kit s':>8s} {'score stock':>12s} {'score kit':>10s}")
+    print(
+        f"\nkit vs stock nbgrader autograde, {len(student_ids)} submissions x {rounds} rounds, {machine()}"
+    )
+    print(
+        f"  {'student':28s} {'stock s':>8s} {'kit s':>8s} {'score stock':>12s} {'score kit':>10s}"
+    )
     for student in student_ids:
         s = statistics.median(stock["by_student"].get(student, [float("nan")]))
         k = statistics.median(kit["by_student"].get(student, [float("nan")]))
-        print(f"  {student:28s} {s:8.2f} {k:8.2f} {stock['scores'].get(student, float('nan')):12.1f} "
-              f"{kit['scores'].get(student, float('nan')):10.1f}")
+        print(
+            f"  {student:28s} {s:8.2f} {k:8.2f} {stock['scores'].get(student, float('nan')):12.1f} "
+            f"{kit['scores'].get(student, float('nan')):10.1f}"
+        )
     ms, mk = statistics.median(stock["per"]), statistics.median(kit["per"])
     ws = statistics.median(stock["wall"]) / len(student_ids)
     wk = statistics.median(kit["wall"]) / len(student_ids)
-    print(f"median per submission: stock {ms:.2f} s   kit {mk:.2f} s   overhead {mk - ms:+.2f} s "
-          f"({100 * (mk - ms) / ms:+.0f} %)   goal <= +25 %")
-    print(f"whole run / submissions: stock {ws:.2f} s   kit {wk:.2f} s   overhead {100 * (wk - ws) / ws:+.0f} %")
+    print(
+        f"median per submission: stock {ms:.2f} s   kit {mk:.2f} s   overhead {mk - ms:+.2f} s "
+        f"({100 * (mk - ms) / ms:+.0f} %)   goal <= +25 %"
+    )
+    print(
+        f"whole run / submissions: stock {ws:.2f} s   kit {wk:.2f} s   overhead {100 * (wk - ws) / ws:+.0f} %"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--course", type=Path, default=None, help="scratch course folder")
     parser.add_argument("--students", type=int, default=None, help="first N students of the class")
-    parser.add_argument("--compare-stock", action="store_true",
-                        help="kit vs stock nbgrader grading of the same submissions (issue 5)")
+    parser.add_argument(
+        "--compare-stock",
+        action="store_true",
+        help="kit vs stock nbgrader grading of the same submissions (issue 5)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="--compare-stock: rounds per course")
     args = parser.parse_args()
     if args.compare_stock:
-        student_ids = COMPARE_STUDENTS[:args.students] if args.students else COMPARE_STUDENTS
+        student_ids = COMPARE_STUDENTS[: args.students] if args.students else COMPARE_STUDENTS
         with tempfile.TemporaryDirectory(prefix="bench_grading_") as tmp:
             root = (args.course or Path(tmp)).resolve()
             runs = compare_stock(root, student_ids, args.rounds)
@@ -187,8 +220,10 @@ def main() -> int:
     for student, seconds in times.items():
         print(f"  {student:32s} {seconds:6.2f} s")
     values = sorted(times.values())
-    print(f"median {statistics.median(values):.2f} s   mean {statistics.mean(values):.2f} s   "
-          f"min {values[0]:.2f} s   max {values[-1]:.2f} s   whole run {wall:.1f} s")
+    print(
+        f"median {statistics.median(values):.2f} s   mean {statistics.mean(values):.2f} s   "
+        f"min {values[0]:.2f} s   max {values[-1]:.2f} s   whole run {wall:.1f} s"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ checks the outputs, this script times the run.
 
 Exits 1 when the median run takes longer than the goal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ def run_once(path: Path) -> float:
     """Wall seconds of one execution of the notebook at ``path`` (errors abort the benchmark)."""
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory() as workdir:
-        client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                                resources={"metadata": {"path": workdir}})
+        client = NotebookClient(
+            nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": workdir}}
+        )
         start = time.perf_counter()
         client.execute()
         return time.perf_counter() - start
@@ -49,11 +51,15 @@ def main() -> int:
     if not (default_data_dir() / "cifar-10-batches-py" / "test_batch").is_file():
         sys.exit(f"No CIFAR-10 in {default_data_dir()}: run `make data` first.")
     print(f"machine: {machine()}")
-    print(f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine inflates wall time)")
+    print(
+        f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine inflates wall time)"
+    )
     runs = [run_once(a.notebook) for _ in range(a.repeat)]
     median = statistics.median(runs)
-    print(f"{a.notebook.name}: {median:.0f} s median ({' '.join(f'{s:.0f}' for s in runs)}); "
-          f"goal <= {GOAL_S} s: {'met' if median <= GOAL_S else 'MISSED'}")
+    print(
+        f"{a.notebook.name}: {median:.0f} s median ({' '.join(f'{s:.0f}' for s in runs)}); "
+        f"goal <= {GOAL_S} s: {'met' if median <= GOAL_S else 'MISSED'}"
+    )
     return 0 if median <= GOAL_S else 1
 
 

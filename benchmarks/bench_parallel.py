@@ -17,6 +17,7 @@ worker, RAM for W x peak worker memory, and local data on each machine; it ignor
 scheduler's per-task overhead (milliseconds) and stragglers at the end (at most one t_w).
 Goal (issue 11): >= 1.7x throughput on 2 cores, <= 1 GB per worker.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,15 +44,24 @@ def setup_course(course: Path, copies: int) -> list[str]:
     demo.prepare_course(course, demo.repo_root())
     demo.nbgrader(course, "release", "generate_assignment", demo.ASSIGNMENT, "--force")
     bundled = course / "bundled"
-    samples.build_class(course / "assignment" / demo.ASSIGNMENT / demo.NOTEBOOK,
-                        course / "solutions" / demo.ASSIGNMENT / demo.NOTEBOOK, bundled, log=print)
-    shutil.copy(bundled / "reference" / demo.ASSIGNMENT / samples.NET_FILE,
-                course / "solutions" / demo.ASSIGNMENT / samples.NET_FILE)  # the canary's net
+    samples.build_class(
+        course / "assignment" / demo.ASSIGNMENT / demo.NOTEBOOK,
+        course / "solutions" / demo.ASSIGNMENT / demo.NOTEBOOK,
+        bundled,
+        log=print,
+    )
+    shutil.copy(
+        bundled / "reference" / demo.ASSIGNMENT / samples.NET_FILE,
+        course / "solutions" / demo.ASSIGNMENT / samples.NET_FILE,
+    )  # the canary's net
     ids = []
     for k in range(copies):
         for s in samples.CLASS:
             sid = f"{s.student_id}_c{k}"
-            shutil.copytree(bundled / s.student_id / demo.ASSIGNMENT, course / "submitted" / sid / demo.ASSIGNMENT)
+            shutil.copytree(
+                bundled / s.student_id / demo.ASSIGNMENT,
+                course / "submitted" / sid / demo.ASSIGNMENT,
+            )
             ids.append(sid)
     return ids
 
@@ -68,12 +78,15 @@ def timed(course: Path, argv: list[str]) -> tuple[float, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--copies", type=int, default=3, help="class replicas (34 submissions each)")
+    parser.add_argument(
+        "--copies", type=int, default=3, help="class replicas (34 submissions each)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each, alternated")
     parser.add_argument("--course", type=Path, default=None, help="scratch course folder")
     args = parser.parse_args()
     import os
+
     os.environ.setdefault("CS231N_GRADER_SECRET", "bench-parallel")  # same cases in both
     with tempfile.TemporaryDirectory(prefix="bench_parallel_") as tmp:
         course = (args.course or Path(tmp) / "course").resolve()
@@ -84,27 +97,50 @@ def main() -> int:
             order = ("serial", "parallel") if r % 2 == 0 else ("parallel", "serial")
             for kind in order:
                 if kind == "serial":
-                    wall, _ = timed(course, [sys.executable, "-m", "nbgrader", "autograde", demo.ASSIGNMENT, "--force"])
+                    wall, _ = timed(
+                        course,
+                        [sys.executable, "-m", "nbgrader", "autograde", demo.ASSIGNMENT, "--force"],
+                    )
                     serial.append(wall)
                 else:
-                    wall, out = timed(course, [AUTOGRADE, demo.ASSIGNMENT, "--force", "--workers",
-                                               str(args.workers), "--no-progress"])
+                    wall, out = timed(
+                        course,
+                        [
+                            AUTOGRADE,
+                            demo.ASSIGNMENT,
+                            "--force",
+                            "--workers",
+                            str(args.workers),
+                            "--no-progress",
+                        ],
+                    )
                     parallel.append(wall)
-                    canary.append(float(re.search(r"canary: full autograded points in ([\d.]+) s", out)[1]))
+                    canary.append(
+                        float(re.search(r"canary: full autograded points in ([\d.]+) s", out)[1])
+                    )
                     writing.append(float(re.search(r"coordinator writing ([\d.]+) s", out)[1]))
                     rss.append(float(re.search(r"peak worker memory (\d+) MB", out)[1]))
-                print(f"  round {r + 1}/{args.rounds} {kind:8s}: {wall:7.1f} s for {n} submissions", flush=True)
+                print(
+                    f"  round {r + 1}/{args.rounds} {kind:8s}: {wall:7.1f} s for {n} submissions",
+                    flush=True,
+                )
     serial_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     ts, tp = statistics.median(serial), statistics.median(parallel)
     t_w = (tp - statistics.median(canary)) * args.workers / n
     t_rec, t_c = statistics.median(writing) / n, statistics.median(canary)
     print(f"\n{n} submissions, {args.rounds} rounds each, alternated; {machine()}")
     print(f"serial nbgrader autograde: {ts:.0f} s ({60 * n / ts:.1f} submissions/min)")
-    print(f"cs231n-autograde --workers {args.workers}: {tp:.0f} s incl. canary {t_c:.0f} s "
-          f"({60 * n / tp:.1f} submissions/min): {ts / tp:.2f}x   goal >= 1.7x")
-    print(f"peak memory: worker process {max(rss):.0f} MB (goal <= 1024 MB); largest process started here "
-          f"(serial nbgrader or the coordinator) {serial_rss:.0f} MB")
-    print(f"model T = t_c + max(n t_w / W, n t_rec): t_c {t_c:.1f} s, t_w {t_w:.2f} s, t_rec {t_rec * 1000:.0f} ms")
+    print(
+        f"cs231n-autograde --workers {args.workers}: {tp:.0f} s incl. canary {t_c:.0f} s "
+        f"({60 * n / tp:.1f} submissions/min): {ts / tp:.2f}x   goal >= 1.7x"
+    )
+    print(
+        f"peak memory: worker process {max(rss):.0f} MB (goal <= 1024 MB); largest process started here "
+        f"(serial nbgrader or the coordinator) {serial_rss:.0f} MB"
+    )
+    print(
+        f"model T = t_c + max(n t_w / W, n t_rec): t_c {t_c:.1f} s, t_w {t_w:.2f} s, t_rec {t_rec * 1000:.0f} ms"
+    )
     for label, w in (("16 cores", 16), ("4 x 16 cores", 64)):
         t = t_c + max(700 * t_w / w, 700 * t_rec)
         print(f"  700 submissions on {label:12s}: {t / 60:5.1f} min")

@@ -10,6 +10,7 @@ Prints medians of
                                                       stock Execute vs SandboxedExecute
 Run it on an otherwise idle machine: the figures are medians but load from other work still shows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,9 @@ def timed(fn, repeat: int) -> list[float]:
 def report(name: str, plain: list[float], boxed: list[float]) -> None:
     """One line: medians and the relative overhead."""
     p, b = statistics.median(plain), statistics.median(boxed)
-    print(f"{name:<44} plain {p:7.3f} s   sandboxed {b:7.3f} s   overhead {b - p:+.3f} s ({100 * (b - p) / p:+.0f} %)")
+    print(
+        f"{name:<44} plain {p:7.3f} s   sandboxed {b:7.3f} s   overhead {b - p:+.3f} s ({100 * (b - p) / p:+.0f} %)"
+    )
 
 
 def bench_import(repeat: int, work: Path) -> None:
@@ -69,15 +72,23 @@ def bench_import(repeat: int, work: Path) -> None:
 
 def small_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
 def bench_notebook(repeat: int, work: Path) -> None:
     """Execute the small notebook with the stock kernel and with SandboxedExecute."""
     resources = {"metadata": {"path": str(work)}}
-    plain = timed(lambda: ExecutePreprocessor(timeout=60).preprocess(small_notebook(), resources), repeat)
-    boxed = timed(lambda: SandboxedExecute(timeout=60).preprocess(small_notebook(), resources), repeat)
+    plain = timed(
+        lambda: ExecutePreprocessor(timeout=60).preprocess(small_notebook(), resources), repeat
+    )
+    boxed = timed(
+        lambda: SandboxedExecute(timeout=60).preprocess(small_notebook(), resources), repeat
+    )
     report("small notebook execution (nbclient)", plain, boxed)
 
 
@@ -101,8 +112,16 @@ def make_course(root: Path, students: int, sandboxed: bool) -> None:
     (root / "source" / "hw").mkdir(parents=True)
     (root / "nbgrader_config.py").write_text(CONFIG.format(extra=SANDBOXED if sandboxed else ""))
     nb = small_notebook()
-    meta = {"nbgrader": {"schema_version": 3, "grade_id": "test_shape", "grade": True, "points": 1,
-                         "locked": True, "solution": False}}
+    meta = {
+        "nbgrader": {
+            "schema_version": 3,
+            "grade_id": "test_shape",
+            "grade": True,
+            "points": 1,
+            "locked": True,
+            "solution": False,
+        }
+    }
     nb.cells.append(nbformat.v4.new_code_cell("assert S2.shape == (200, 10)", metadata=meta))
     nbformat.write(nb, root / "source" / "hw" / "hw.ipynb")
     nbgrader(root, "generate_assignment", "hw")
@@ -116,8 +135,13 @@ def nbgrader(root: Path, *args: str) -> float:
     """Run an nbgrader command in the course; returns wall seconds."""
     env = {**os.environ, "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"}
     t0 = time.perf_counter()
-    p = subprocess.run([str(Path(PY).parent / "nbgrader"), *args], cwd=root, env=env, capture_output=True,
-                       text=True)
+    p = subprocess.run(
+        [str(Path(PY).parent / "nbgrader"), *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if p.returncode:
         raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{p.stderr[-3000:]}")
     return time.perf_counter() - t0
@@ -126,7 +150,9 @@ def nbgrader(root: Path, *args: str) -> float:
 def bench_autograde(students: int, rounds: int, tmp: Path) -> None:
     """Seconds per submission of `nbgrader autograde --force`, stock Execute vs SandboxedExecute,
     alternating the two courses round by round so that load from other work affects both alike."""
-    roots = {sandboxed: tmp / ("sandboxed" if sandboxed else "plain") for sandboxed in (False, True)}
+    roots = {
+        sandboxed: tmp / ("sandboxed" if sandboxed else "plain") for sandboxed in (False, True)
+    }
     for sandboxed, root in roots.items():
         make_course(root, students, sandboxed)
     per: dict[bool, list[float]] = {False: [], True: []}
@@ -145,8 +171,10 @@ def main() -> None:
     ok, why = sandbox_available()
     if not ok:
         raise SystemExit(f"no sandbox: {why}")
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}, "
-          f"uid {os.geteuid()}")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}, "
+        f"uid {os.geteuid()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "work"
         work.mkdir()

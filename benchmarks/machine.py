@@ -1,4 +1,5 @@
 """The machine line every benchmark prints, so README figures say where they were measured."""
+
 from __future__ import annotations
 
 import os
@@ -19,6 +20,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, Python {platform.python_version()}, "
-            f"numpy {numpy.__version__}")
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}"
+    )

@@ -3,6 +3,7 @@
 Cases are built in the trusted process from the grader secret (:mod:`cs231n_grader.secret`); the
 reference is used only to build realistic intermediate inputs (S2, P, the cache).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -60,8 +61,12 @@ def _random_problem(rng, dims, zero_rows=0):
     have S1 exactly 0)."""
     N, D, H, C = dims
     X = rng.normal(0.0, 1.0, (N, D))
-    params = {"W1": rng.normal(0, 1 / np.sqrt(D), (D, H)), "b1": rng.normal(0, 0.5, H),
-              "W2": rng.normal(0, 1 / np.sqrt(H), (H, C)), "b2": rng.normal(0, 0.5, C)}
+    params = {
+        "W1": rng.normal(0, 1 / np.sqrt(D), (D, H)),
+        "b1": rng.normal(0, 0.5, H),
+        "W2": rng.normal(0, 1 / np.sqrt(H), (H, C)),
+        "b2": rng.normal(0, 0.5, C),
+    }
     if zero_rows:
         X[rng.choice(N, zero_rows, replace=False)] = 0.0
         params["b1"] = np.zeros(H)
@@ -81,11 +86,21 @@ def _base_problems(secret: bytes, part: str):
     for i, reg in enumerate((0.05, 0.0, 0.3)):
         rng = case_rng(secret, part, f"random{i}")
         out.append(("random", f"random inputs #{i + 1}", *_random_problem(rng, _dims(rng)), reg))
-    rng = case_rng(secret, part, "n1")  # the seed label stays "n1": the same secret gives the same cases
-    out.append(("single_example", "a single example (N = 1)", *_random_problem(rng, _dims(rng, n=1)), 0.1))
+    rng = case_rng(
+        secret, part, "n1"
+    )  # the seed label stays "n1": the same secret gives the same cases
+    out.append(
+        ("single_example", "a single example (N = 1)", *_random_problem(rng, _dims(rng, n=1)), 0.1)
+    )
     rng = case_rng(secret, part, "zero_rows")
-    out.append(("zero_rows", "rows of X all zero with b1 = 0 (S1 exactly 0)",
-                *_random_problem(rng, _dims(rng), zero_rows=2), 0.05))
+    out.append(
+        (
+            "zero_rows",
+            "rows of X all zero with b1 = 0 (S1 exactly 0)",
+            *_random_problem(rng, _dims(rng), zero_rows=2),
+            0.05,
+        )
+    )
     return out
 
 
@@ -107,7 +122,11 @@ def make_cases(part: str, secret: bytes, ref) -> list[Case]:
         elif part == "backward":
             # P from other scores than forward(X, params) gives (except on the public toy case):
             # backward must use the P it is given, so differentiating the loss numerically fails
-            noise = 0.0 if kind == "toy" else case_rng(secret, part, f"P{len(cases)}").normal(0, 1, S2.shape)
+            noise = (
+                0.0
+                if kind == "toy"
+                else case_rng(secret, part, f"P{len(cases)}").normal(0, 1, S2.shape)
+            )
             _, P = ref.softmax_loss(S2 + noise, y, params, reg)
             arrays = {"P": P, "y": y, "X": X, "S1": S1, "X2": X2, **_param_arrays(params)}
         else:
@@ -120,8 +139,16 @@ def make_cases(part: str, secret: bytes, ref) -> list[Case]:
         N, C = X.shape[0], params["b2"].shape[0]
         offset = np.where(rng.random((N, 1)) < 0.5, -1.0, 1.0) * rng.uniform(800, 1200, (N, 1))
         S2 = offset + rng.normal(0, 3.0, (N, C))
-        cases.append(Case(f"{part}/{len(cases)}", part, "large scores (|S2| ~ 1e3)",
-                          {"S2": S2, "y": y, **_param_arrays(params)}, {"reg": 0.05}, "large_scores"))
+        cases.append(
+            Case(
+                f"{part}/{len(cases)}",
+                part,
+                "large scores (|S2| ~ 1e3)",
+                {"S2": S2, "y": y, **_param_arrays(params)},
+                {"reg": 0.05},
+                "large_scores",
+            )
+        )
     return cases
 
 
@@ -148,9 +175,32 @@ def _train_cases(secret: bytes, ref) -> list[Case]:
         params = ref.init_params(D, H, C, std=0.1, seed=int(rng.integers(1000)))
         targets = {f"T_{k}": rng.normal(0, 1, np.shape(v)) for k, v in params.items()}
         tables = {"U": rng.normal(0, 1, (C, H)), "V": rng.normal(0, 1 / np.sqrt(D), (D, H))}
-        scalars = {"learning_rate": 0.05, "learning_rate_decay": 0.9, "reg": 1e-4, "num_iters": iters,
-                   "batch_size": bs, "seed": int(rng.integers(1000)), "standins": True}
-        arrays = {"X": X, "y": y, "X_val": X_val, "y_val": y_val, **_param_arrays(params), **targets, **tables}
-        cases.append(Case(f"train/{i}", "train", f"a small separable problem #{i + 1}", arrays, scalars,
-                          "separable"))
+        scalars = {
+            "learning_rate": 0.05,
+            "learning_rate_decay": 0.9,
+            "reg": 1e-4,
+            "num_iters": iters,
+            "batch_size": bs,
+            "seed": int(rng.integers(1000)),
+            "standins": True,
+        }
+        arrays = {
+            "X": X,
+            "y": y,
+            "X_val": X_val,
+            "y_val": y_val,
+            **_param_arrays(params),
+            **targets,
+            **tables,
+        }
+        cases.append(
+            Case(
+                f"train/{i}",
+                "train",
+                f"a small separable problem #{i + 1}",
+                arrays,
+                scalars,
+                "separable",
+            )
+        )
     return cases

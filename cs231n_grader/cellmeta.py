@@ -11,6 +11,7 @@ grade_id (the last copy keeps it, as in stock nbgrader), loses its nbgrader meta
 becomes an ordinary cell; OverwriteCells then restores locked cells from the gradebook as usual),
 and the reason is stated in the notebook's intake note and the log. The run goes on for everyone.
 """
+
 from __future__ import annotations
 
 from nbgrader import utils
@@ -27,8 +28,12 @@ class SafeCellMetadata(NbGraderPreprocessor):
         validator = MetadataValidator()
         reasons: list[str] = []
         seen: set[str] = set()
-        shown = 0 if not nb.cells or not nb.cells[0].metadata.get(NOTE_MARK) else -1  # numbers as the student sees them
-        for index in reversed(range(len(nb.cells))):  # reversed: the last copy of a grade_id keeps it
+        shown = (
+            0 if not nb.cells or not nb.cells[0].metadata.get(NOTE_MARK) else -1
+        )  # numbers as the student sees them
+        for index in reversed(
+            range(len(nb.cells))
+        ):  # reversed: the last copy of a grade_id keeps it
             cell = nb.cells[index]
             if "nbgrader" not in cell.get("metadata", {}):
                 continue

@@ -17,6 +17,7 @@ execution in the sandboxed runner (:func:`exec_sealed`).
 
     >>> cells = sealed_cells(nb)          # list[CodeCell], keys "forward" ... or "cell:<index>"
 """
+
 from __future__ import annotations
 
 import ast
@@ -72,10 +73,13 @@ def _lazy_import(stmt: ast.Import, namespace: dict) -> None:
             module = importlib.import_module(alias.name)
             namespace[alias.asname or top] = module if alias.asname else sys.modules[top]
         elif alias.asname:
-            namespace[alias.asname] = LazyModule(alias.name, lambda n=alias.name: importlib.import_module(n))
+            namespace[alias.asname] = LazyModule(
+                alias.name, lambda n=alias.name: importlib.import_module(n)
+            )
         else:
-            namespace[top] = LazyModule(top, lambda n=alias.name, t=top: (importlib.import_module(n),
-                                                                          sys.modules[t])[1])
+            namespace[top] = LazyModule(
+                top, lambda n=alias.name, t=top: (importlib.import_module(n), sys.modules[t])[1]
+            )
 
 
 def exec_sealed(cells: list[CodeCell], namespace: dict, errors: dict) -> dict:

@@ -12,6 +12,7 @@ is counted. Where no writable cgroup exists (an ordinary user without delegation
 :func:`create` returns None and the sandbox falls back to its per-process rlimits; docs/INSTRUCTORS.md
 says what that means.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,11 @@ def _v2_parent(own: dict[str, str]) -> Path | None:
     for mount in (ROOT, ROOT / "unified"):
         if (mount / "cgroup.controllers").is_file() and "" in own:
             parent = mount / own[""].lstrip("/")
-            enabled = (parent / "cgroup.subtree_control").read_text().split() \
-                if (parent / "cgroup.subtree_control").is_file() else []
+            enabled = (
+                (parent / "cgroup.subtree_control").read_text().split()
+                if (parent / "cgroup.subtree_control").is_file()
+                else []
+            )
             if {"memory", "pids"} <= set(enabled) and _writable(parent):
                 return parent
     return None
@@ -75,7 +79,10 @@ class SandboxCgroup:
         """Did the kernel's OOM killer act (or the limit get hit) in this cgroup?"""
         try:
             if self.version == "v2":
-                events = dict(line.split() for line in (self.folders[0] / "memory.events").read_text().splitlines())
+                events = dict(
+                    line.split()
+                    for line in (self.folders[0] / "memory.events").read_text().splitlines()
+                )
                 return int(events.get("oom_kill", 0)) > 0 or int(events.get("max", 0)) > 0
             return int((self.folders[0] / "memory.failcnt").read_text()) > 0
         except (OSError, ValueError):
@@ -134,8 +141,11 @@ def create(memory_bytes: int, max_processes: int) -> SandboxCgroup | None:
             _write(pids / "pids.max", max_processes)
             return cg
     except OSError as exc:
-        log.warning("cannot make a cgroup for the sandbox (%s): memory and processes are limited per "
-                    "process only", exc)
+        log.warning(
+            "cannot make a cgroup for the sandbox (%s): memory and processes are limited per "
+            "process only",
+            exc,
+        )
         if cg is not None:
             cg.close()
     return None

@@ -3,6 +3,7 @@
 Plain numpy on plain float64 arrays, in the trusted process. Reasons never contain values (they
 would leak the hidden inputs' answers into the feedback).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,17 +38,23 @@ def expected_for_student(case: Case, got: dict, ref) -> dict[str, np.ndarray]:
     overrides = standin_overrides(case.part, case.scalars, got)
     if not overrides:
         return reference_outputs(case, ref)
-    return reference_outputs(Case(case.id, case.part, case.label, case.arrays, {**case.scalars, **overrides},
-                                  case.kind), ref)
+    return reference_outputs(
+        Case(case.id, case.part, case.label, case.arrays, {**case.scalars, **overrides}, case.kind),
+        ref,
+    )
 
 
 # --- comparison: the students' module judges (one verdict for the grader and the self-check) ----
-def output_failures(case: Case, got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> dict[str, str]:
+def output_failures(
+    case: Case, got: dict[str, np.ndarray], expected: dict[str, np.ndarray]
+) -> dict[str, str]:
     """{output name: reason in words (no values)} for every wrong output of a non-train case."""
     return _output_failures(case.part, got, expected)
 
 
-def failure_reason(case: Case, got: dict[str, np.ndarray], expected: dict[str, np.ndarray], ref=None) -> str | None:
+def failure_reason(
+    case: Case, got: dict[str, np.ndarray], expected: dict[str, np.ndarray], ref=None
+) -> str | None:
     """None when the student's outputs pass the case, else a reason in words (no values): the
     first wrong output."""
     return next(iter(case_failures(case.part, got, expected).values()), None)

@@ -11,6 +11,7 @@
   replaces ``assignment/<assignment>/`` only on success (``generate_assignment --force`` alone
   removes the old release first and leaves nothing when it fails).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,9 @@ class RosterCollector(FileNameCollectorPlugin):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         # zip_collect logs each folder it creates as a WARNING; creating them is its job
-        self.log.addFilter(lambda record: not str(record.msg).startswith("Directory not found. Creating"))
+        self.log.addFilter(
+            lambda record: not str(record.msg).startswith("Directory not found. Creating")
+        )
 
     def collect(self, submitted_file: str):
         """nbgrader's match (``student_id``, ``file_id``, ``timestamp`` ...) or None."""
@@ -52,7 +55,10 @@ class RosterCollector(FileNameCollectorPlugin):
                     "Student %r (from %s) is not on the roster: collected anyway. If it is a typo "
                     "or a second account, fix the archive's name and re-run zip_collect --force; "
                     "otherwise add them: nbgrader db student add %s --first-name=... --last-name=...",
-                    student, Path(submitted_file).parent.name, student)
+                    student,
+                    Path(submitted_file).parent.name,
+                    student,
+                )
         return info
 
     def _roster(self) -> set:
@@ -70,9 +76,13 @@ class PercentPerDayPenalty(LateSubmissionPlugin):
     Use: ``c.AssignLatePenalties.plugin_class = "cs231n_grader.course.PercentPerDayPenalty"``.
     nbgrader calls it during ``autograde`` with the score at that time."""
 
-    percent_per_day = Float(10.0, help="percent of the score lost per started day late").tag(config=True)
+    percent_per_day = Float(10.0, help="percent of the score lost per started day late").tag(
+        config=True
+    )
 
-    def late_submission_penalty(self, student_id: str, score: float, total_seconds_late: float) -> float:
+    def late_submission_penalty(
+        self, student_id: str, score: float, total_seconds_late: float
+    ) -> float:
         """Penalty in points: score * min(1, percent_per_day/100 * ceil(days late))."""
         days = math.ceil(total_seconds_late / DAY)
         return float(score) * min(1.0, self.percent_per_day / 100.0 * days)
@@ -92,28 +102,42 @@ class WarnPointsChanged(NbGraderPreprocessor):
                 "gradebook now uses the new points. Regrade: `nbgrader autograde %s --force` "
                 "(autograded parts), then re-check the manual scores of the changed parts in "
                 "formgrader, then `nbgrader generate_feedback %s --force` and `nbgrader export`.",
-                info["assignment"], info["notebook"], changes[0], "; ".join(changes[1]),
-                info["assignment"], info["assignment"])
+                info["assignment"],
+                info["notebook"],
+                changes[0],
+                "; ".join(changes[1]),
+                info["assignment"],
+                info["assignment"],
+            )
         return nb, resources
 
     def changes(self, nb, db_url: str, assignment: str, notebook: str):
         """(number of submissions, ["grade_id: old -> new", ...]) or None when nothing to say."""
         with Gradebook(db_url) as gb:
             try:
-                old = {c.name: c.max_score for c in gb.find_notebook(notebook, assignment).grade_cells}
+                old = {
+                    c.name: c.max_score for c in gb.find_notebook(notebook, assignment).grade_cells
+                }
             except MissingEntry:
                 return None  # first release
             submitted = len(gb.assignment_submissions(assignment))
         if not submitted:
             return None
-        new = {cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"]["points"])
-               for cell in nb.cells if utils.is_grade(cell)}
-        diffs = [f"{gid}: {old.get(gid, 0):g} -> {new.get(gid, 0):g}"
-                 for gid in sorted(set(old) | set(new)) if old.get(gid, 0.0) != new.get(gid, 0.0)]
+        new = {
+            cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"]["points"])
+            for cell in nb.cells
+            if utils.is_grade(cell)
+        }
+        diffs = [
+            f"{gid}: {old.get(gid, 0):g} -> {new.get(gid, 0):g}"
+            for gid in sorted(set(old) | set(new))
+            if old.get(gid, 0.0) != new.get(gid, 0.0)
+        ]
         return (submitted, diffs) if diffs else None
 
 
 # --- a release that never deletes the committed one -----------------------------------------------
+
 
 def release(assignment: str, course: Path = Path(".")) -> Path:
     """``nbgrader generate_assignment <assignment>`` into a scratch folder in ``course``; on
@@ -123,11 +147,20 @@ def release(assignment: str, course: Path = Path(".")) -> Path:
     course = course.resolve()
     dest = course / "assignment" / assignment
     with tempfile.TemporaryDirectory(prefix=".release-", dir=course) as scratch:
-        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-               f"--CourseDirectory.release_directory={scratch}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            "generate_assignment",
+            assignment,
+            "--force",
+            f"--CourseDirectory.release_directory={scratch}",
+        ]
         if subprocess.run(cmd, cwd=course, env=_venv_env()).returncode != 0:
-            raise RuntimeError(f"`nbgrader generate_assignment {assignment}` failed (see the log "
-                               f"above); {dest} was left as it was.")
+            raise RuntimeError(
+                f"`nbgrader generate_assignment {assignment}` failed (see the log "
+                f"above); {dest} was left as it was."
+            )
         built = Path(scratch) / assignment
         if dest.exists():
             shutil.rmtree(dest)
@@ -147,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: ``python -m cs231n_grader.course release <assignment>`` from the course root."""
     parser = argparse.ArgumentParser(description="Course commands (run from the course root).")
     sub = parser.add_subparsers(dest="command", required=True)
-    rel = sub.add_parser("release", help="generate the student version; keep the old one on failure")
+    rel = sub.add_parser(
+        "release", help="generate the student version; keep the old one on failure"
+    )
     rel.add_argument("assignment")
     args = parser.parse_args(argv)
     try:

@@ -22,6 +22,7 @@ code) and of every collected submission. Same grader: the release is kept and on
 submissions whose files changed are autograded again (their feedback too); another grader:
 everything is released and regraded with ``--force``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,6 +69,7 @@ def say(message: str) -> None:
 
 # --- the course folder -----------------------------------------------------------------
 
+
 def course_config(course: Path, repo: Path) -> str:
     """Text of the demo course's nbgrader_config.py: the repo's config + this folder's paths."""
     return f'''"""Demo course written by cs231n_grader.demo: the repo's config, this folder's paths."""
@@ -85,15 +87,20 @@ def prepare_course(course: Path, repo: Path) -> None:
     source = course / "solutions" / ASSIGNMENT
     if source.exists():
         shutil.rmtree(source)
-    shutil.copytree(repo / "solutions" / ASSIGNMENT, source,
-                    ignore=shutil.ignore_patterns("best_net.npz", "*.pyc", "__pycache__",
-                                                  ".ipynb_checkpoints", "*.py"))
+    shutil.copytree(
+        repo / "solutions" / ASSIGNMENT,
+        source,
+        ignore=shutil.ignore_patterns(
+            "best_net.npz", "*.pyc", "__pycache__", ".ipynb_checkpoints", "*.py"
+        ),
+    )
     for state in ("submitted", "downloaded", "bundled", "logs"):
         shutil.rmtree(course / state, ignore_errors=True)
     (course / "logs").mkdir()
 
 
 # --- running nbgrader ---------------------------------------------------------------------
+
 
 def nbgrader(course: Path, step: str, *args: str, progress=None) -> str:
     """Run ``nbgrader <args>`` in ``course`` as a subprocess; log to logs/<step>.log.
@@ -104,9 +111,17 @@ def nbgrader(course: Path, step: str, *args: str, progress=None) -> str:
     log_path = course / "logs" / f"{step}.log"
     cmd = [sys.executable, "-m", "nbgrader", *args]
     lines = []
-    with open(log_path, "w") as log, subprocess.Popen(
-            cmd, cwd=course, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=nbgrader_env()) as proc:
+    with (
+        open(log_path, "w") as log,
+        subprocess.Popen(
+            cmd,
+            cwd=course,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=nbgrader_env(),
+        ) as proc,
+    ):
         log.write("$ " + " ".join(cmd) + "\n")
         for line in proc.stdout:
             log.write(line)
@@ -116,8 +131,10 @@ def nbgrader(course: Path, step: str, *args: str, progress=None) -> str:
         proc.wait()
     if proc.returncode != 0:
         tail = "".join(lines[-15:])
-        raise StepFailed(f"`nbgrader {' '.join(args)}` failed (exit code {proc.returncode}); "
-                         f"full log: {log_path}\n{tail}")
+        raise StepFailed(
+            f"`nbgrader {' '.join(args)}` failed (exit code {proc.returncode}); "
+            f"full log: {log_path}\n{tail}"
+        )
     return "".join(lines)
 
 
@@ -141,6 +158,7 @@ def autograde_progress(total: int):
                 say(f"    [{len(seen)}/{total}] {student}")
         elif "ERROR" in line and "Traceback" not in line:
             say("      ! " + line.split("]", 1)[-1].strip()[:160])
+
     return show
 
 
@@ -152,9 +170,11 @@ def _student_from_log(line: str) -> str | None:
 
 # --- the steps ------------------------------------------------------------------------------
 
+
 def ensure_data() -> Path:
     """CIFAR-10 folder; downloaded (CIFAR10_URL / CIFAR10_MD5 honoured) when missing."""
     from cs231n_utils import data
+
     return data.download_cifar10()
 
 
@@ -203,7 +223,10 @@ def part_maxima(course: Path, assignment: str = ASSIGNMENT) -> dict:
 def score_table(rows: list[dict], maxima: dict | None = None) -> str:
     """A fixed-width student x part table; headers ``part/max``; pending parts say so."""
     maxima = maxima or {}
-    heads = [h + (f"/{maxima[c]:g}" if c in maxima else "") for h, c in zip(HEADS, PART_COLUMNS, strict=True)]
+    heads = [
+        h + (f"/{maxima[c]:g}" if c in maxima else "")
+        for h, c in zip(HEADS, PART_COLUMNS, strict=True)
+    ]
     width = max([len("student")] + [len(r["student_id"]) for r in rows])
     col = max(9, *(len(h) + 1 for h in heads))
     lines = ["student".ljust(width) + "".join(h.rjust(col) for h in heads)]
@@ -216,6 +239,7 @@ def score_table(rows: list[dict], maxima: dict | None = None) -> str:
 
 
 # --- re-running: redo only what changed ----------------------------------------------------------
+
 
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's content; of an archive's members (not its timestamps) for .npz/.zip."""
@@ -242,8 +266,12 @@ def grader_fingerprint(course: Path, repo: Path) -> str:
     demo's own modules, which decide nothing about grades)."""
     h = hashlib.sha256()
     files = [course / "solutions" / ASSIGNMENT / NOTEBOOK, repo / "nbgrader_config.py"]
-    files += sorted(p for pkg in ("cs231n_grader", "cs231n_utils") for p in (repo / pkg).glob("*.py")
-                    if p.name not in ("demo.py", "samples.py"))
+    files += sorted(
+        p
+        for pkg in ("cs231n_grader", "cs231n_utils")
+        for p in (repo / pkg).glob("*.py")
+        if p.name not in ("demo.py", "samples.py")
+    )
     for path in files:
         h.update(path.name.encode() + b"\0" + file_digest(path).encode())
     return h.hexdigest()
@@ -259,16 +287,20 @@ def load_state(course: Path) -> dict:
 
 def save_state(course: Path, grader: str, submissions: dict) -> None:
     """Record this run's fingerprints (after a successful autograde)."""
-    (course / STATE_FILE).write_text(json.dumps({"grader": grader, "submissions": submissions},
-                                                indent=1, sort_keys=True))
+    (course / STATE_FILE).write_text(
+        json.dumps({"grader": grader, "submissions": submissions}, indent=1, sort_keys=True)
+    )
 
 
 def changed_students(course: Path, students: list[str], previous: dict) -> tuple[list, dict]:
     """(students whose submitted files differ from the last graded run, their new digests)."""
     digests = {s: folder_digest(course / "submitted" / s / ASSIGNMENT) for s in students}
     graded = course / "autograded"
-    changed = [s for s in students if previous.get(s) != digests[s]
-               or not (graded / s / ASSIGNMENT / NOTEBOOK).is_file()]
+    changed = [
+        s
+        for s in students
+        if previous.get(s) != digests[s] or not (graded / s / ASSIGNMENT / NOTEBOOK).is_file()
+    ]
     return changed, digests
 
 
@@ -290,8 +322,13 @@ def run_cycle(course: Path, repo: Path | None = None, zip_every: int | None = 2)
         nbgrader(course, "release", "generate_assignment", ASSIGNMENT, "--force")
     say("[3/8] bundled class (reference nets cached in data/cache/)")
     bundled = course / "bundled"
-    class_ = samples.build_class(release_nb, course / "solutions" / ASSIGNMENT / NOTEBOOK,
-                                 bundled, assignment=ASSIGNMENT, log=say)
+    class_ = samples.build_class(
+        release_nb,
+        course / "solutions" / ASSIGNMENT / NOTEBOOK,
+        bundled,
+        assignment=ASSIGNMENT,
+        log=say,
+    )
     roster = course / "roster.csv"
     samples.write_roster(class_ + [samples.ABSENT], roster)
     say(f"      {len(class_)} submissions; roster {roster} (+1 student who submitted nothing)")
@@ -301,25 +338,37 @@ def run_cycle(course: Path, repo: Path | None = None, zip_every: int | None = 2)
     as_folder, as_zip = collect(course, bundled, students, zip_every=zip_every)
     say(f"[5/8] collect: {len(as_folder)} as folders, {len(as_zip)} via nbgrader zip_collect")
     nbgrader(course, "zip_collect", "zip_collect", ASSIGNMENT, "--force")
-    missing = [s for s in as_zip if not (course / "submitted" / s / ASSIGNMENT / NOTEBOOK).is_file()]
+    missing = [
+        s for s in as_zip if not (course / "submitted" / s / ASSIGNMENT / NOTEBOOK).is_file()
+    ]
     if missing:
         raise StepFailed(f"zip_collect did not collect {missing}; see {course / 'logs'}")
     changed, digests = changed_students(course, students, state.get("submissions", {}))
     regrade = changed if same_grader else students
     force = [] if same_grader else ["--force"]
     if same_grader:
-        say(f"[6/8] autograde: {len(regrade)} changed submission(s) graded again, "
-            f"{len(students) - len(regrade)} unchanged kept (grader unchanged since the last run)")
+        say(
+            f"[6/8] autograde: {len(regrade)} changed submission(s) graded again, "
+            f"{len(students) - len(regrade)} unchanged kept (grader unchanged since the last run)"
+        )
         for student in regrade:  # nbgrader grades (and gives feedback to) what has no output yet
             for step in ("autograded", "feedback"):
                 shutil.rmtree(course / step / student / ASSIGNMENT, ignore_errors=True)
     else:
-        say(f"[6/8] autograde: nbgrader autograde {ASSIGNMENT} --force  (all {len(students)}: "
-            f"{'first run' if not state else 'the grader changed'})")
+        say(
+            f"[6/8] autograde: nbgrader autograde {ASSIGNMENT} --force  (all {len(students)}: "
+            f"{'first run' if not state else 'the grader changed'})"
+        )
     t0 = time.monotonic()
     if regrade:
-        nbgrader(course, "autograde", "autograde", ASSIGNMENT, *force,
-                 progress=autograde_progress(len(regrade)))
+        nbgrader(
+            course,
+            "autograde",
+            "autograde",
+            ASSIGNMENT,
+            *force,
+            progress=autograde_progress(len(regrade)),
+        )
         per_submission = (time.monotonic() - t0) / len(regrade)
         say(f"      {per_submission:.1f} s per submission (mean over {len(regrade)})")
     save_state(course, grader, digests)
@@ -345,8 +394,9 @@ def run_cycle(course: Path, repo: Path | None = None, zip_every: int | None = 2)
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit code 0 only when every step worked."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--course", type=Path, default=None,
-                        help="demo course folder (default: <repo>/build/demo)")
+    parser.add_argument(
+        "--course", type=Path, default=None, help="demo course folder (default: <repo>/build/demo)"
+    )
     args = parser.parse_args(argv)
     course = (args.course or repo_root() / "build" / "demo").resolve()
     try:

@@ -21,6 +21,7 @@ Run from the course root, like nbgrader (it reads ``nbgrader_config.py`` the sam
 A worker killed mid-task: Dask runs the task again elsewhere; results are recorded once per
 student (rows are updated in place), so nothing is lost or doubled.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,13 +56,20 @@ def find_submissions(cd, assignment: str, patterns: list[str] | None = None) -> 
     import glob
     import re
 
-    pattern = re.compile(cd.format_path(cd.submitted_directory, "(?P<student_id>[^/]+)", assignment, escape=True))
+    pattern = re.compile(
+        cd.format_path(cd.submitted_directory, "(?P<student_id>[^/]+)", assignment, escape=True)
+    )
     patterns = patterns or [cd.student_id or "*"]
     excluded = set(filter(None, (cd.student_id_exclude or "").split(",")))
     found = []
     for folder in sorted(glob.glob(cd.format_path(cd.submitted_directory, "*", assignment))):
         m = pattern.fullmatch(folder)
-        if not m or os.path.islink(folder) or not os.path.isdir(folder) or m["student_id"] in excluded:
+        if (
+            not m
+            or os.path.islink(folder)
+            or not os.path.isdir(folder)
+            or m["student_id"] in excluded
+        ):
             continue
         sid = m["student_id"]
         has_notebook = glob.glob(os.path.join(glob.escape(folder), "*.ipynb"))
@@ -116,7 +124,9 @@ def record(db_url: str, course_id: str, assignment: str, graded: task.Graded) ->
             try:
                 sub = gb.find_submission(assignment, graded.student)
             except MissingEntry:  # mirrors Gradebook.add_submission, without its own commit
-                sub = SubmittedAssignment(assignment=gb.find_assignment(assignment), student=student)
+                sub = SubmittedAssignment(
+                    assignment=gb.find_assignment(assignment), student=student
+                )
                 for notebook in sub.assignment.notebooks:
                     snb = SubmittedNotebook(notebook=notebook, assignment=sub)
                     for cell in notebook.grade_cells:
@@ -133,7 +143,9 @@ def record(db_url: str, course_id: str, assignment: str, graded: task.Graded) ->
                 snb = by_name[rec["name"]]
                 snb.late_submission_penalty = rec["late_submission_penalty"]
                 nb = snb.notebook
-                cell_name = {c.id: c.name for c in nb.grade_cells + nb.solution_cells + nb.task_cells}
+                cell_name = {
+                    c.id: c.name for c in nb.grade_cells + nb.solution_cells + nb.task_cells
+                }
                 for grade in snb.grades:
                     if (name := cell_name.get(grade.cell_id)) in rec["grades"]:
                         grade.auto_score = rec["grades"][name]["auto_score"]
@@ -185,23 +197,29 @@ def canary_submission(cd, release: task.Release, log=say) -> task.Submission:
         for nb in release.spec["notebooks"]:
             name = nb["name"] + ".ipynb"
             if not (released / name).is_file():
-                raise Stop(f"{released / name} not found: run `nbgrader generate_assignment "
-                           f"{release.assignment}` first (the canary submits the released notebook filled "
-                           "with the reference solution).")
+                raise Stop(
+                    f"{released / name} not found: run `nbgrader generate_assignment "
+                    f"{release.assignment}` first (the canary submits the released notebook filled "
+                    "with the reference solution)."
+                )
             filled = samples.student_notebook(released / name, source / name, reference)
             files[name] = nbformat.writes(filled).encode()
         net = source / samples.NET_FILE
         if net.is_file():
             files[samples.NET_FILE] = net.read_bytes()
         else:
-            log(f"canary: no {net}; using the reference net of the bundled class (trained once, cached)")
+            log(
+                f"canary: no {net}; using the reference net of the bundled class (trained once, cached)"
+            )
             first = source / (release.spec["notebooks"][0]["name"] + ".ipynb")
             params = samples.trained_net(samples.best_hyperparameters(first), first, log=log)
             buf = io.BytesIO()
             np.savez(buf, **params)
             files[samples.NET_FILE] = buf.getvalue()
     except samples.SampleError as exc:
-        raise Stop(f"the canary submission could not be built, so no grade was written: {exc}") from None
+        raise Stop(
+            f"the canary submission could not be built, so no grade was written: {exc}"
+        ) from None
     return task.Submission(CANARY_ID, files, {})
 
 
@@ -221,8 +239,11 @@ def canary_problem(graded: task.Graded, spec: dict) -> str | None:
     if not short:
         return None
     notes = verdict_notes(graded)
-    return ("the reference solution did not get full autograded points: " + "; ".join(short) +
-            ("\n  grader's notes: " + "\n  ".join(notes) if notes else ""))
+    return (
+        "the reference solution did not get full autograded points: "
+        + "; ".join(short)
+        + ("\n  grader's notes: " + "\n  ".join(notes) if notes else "")
+    )
 
 
 def verdict_notes(graded: task.Graded) -> list[str]:
@@ -230,7 +251,9 @@ def verdict_notes(graded: task.Graded) -> list[str]:
     notes = []
     for part, v in task.verdicts(graded).items():
         if v.get("score", 0) < v.get("max_points", 0):
-            notes.append(f"{part}: {v.get('reason') or ''} {'; '.join(v.get('failures', [])[:2])}".strip())
+            notes.append(
+                f"{part}: {v.get('reason') or ''} {'; '.join(v.get('failures', [])[:2])}".strip()
+            )
     return notes
 
 
@@ -247,12 +270,19 @@ def make_client(workers: int | None, scheduler: str | None):
             client = Client(scheduler, timeout="30s")
             client.wait_for_workers(1, timeout=120)
         except (OSError, TimeoutError) as exc:
-            raise task.CourseError(f"no Dask cluster with workers at {scheduler} ({exc}): start `dask scheduler` "
-                                   "and `dask worker <address> --nthreads 1`, or drop --scheduler") from None
+            raise task.CourseError(
+                f"no Dask cluster with workers at {scheduler} ({exc}): start `dask scheduler` "
+                "and `dask worker <address> --nthreads 1`, or drop --scheduler"
+            ) from None
         return client
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
     return Client(cluster)
 
 
@@ -261,8 +291,16 @@ def n_workers(client) -> int:
 
 
 # --- the run -------------------------------------------------------------------------------------
-def grade_course(cd, config, assignment: str, client, students: list[str] | None = None,
-                 force: bool = False, canary: bool = True, progress: bool = True) -> dict:
+def grade_course(
+    cd,
+    config,
+    assignment: str,
+    client,
+    students: list[str] | None = None,
+    force: bool = False,
+    canary: bool = True,
+    progress: bool = True,
+) -> dict:
     """Grade every selected submission of ``assignment`` on ``client``; returns the summary dict
     {graded, failed: {student: reason}, skipped, seconds}. Raises Stop on the grader's fault."""
     from dask.distributed import as_completed
@@ -272,16 +310,33 @@ def grade_course(cd, config, assignment: str, client, students: list[str] | None
     release = task.load_release(cd, config, assignment)
     selected = find_submissions(cd, assignment, students)
     todo = [s for s in selected if needs_grading(cd, assignment, s, force)]
-    summary = {"graded": [], "failed": {}, "skipped": len(selected) - len(todo), "seconds": 0.0,
-               "writing_seconds": 0.0, "peak_rss_bytes": 0}
+    summary = {
+        "graded": [],
+        "failed": {},
+        "skipped": len(selected) - len(todo),
+        "seconds": 0.0,
+        "writing_seconds": 0.0,
+        "peak_rss_bytes": 0,
+    }
     if not todo:
         summary["seconds"] = time.monotonic() - started
         return summary
-    shared = release  # sent with each task (~100 kB), never scattered: a lost replica would cancel tasks
+    shared = (
+        release  # sent with each task (~100 kB), never scattered: a lost replica would cancel tasks
+    )
     if canary:
-        say(f"canary: grading the reference solution on the cluster ({n_workers(client)} workers) ...")
-        result = _result(client.submit(task.grade_submission, shared, canary_submission(cd, release),
-                                       key=f"grade-{CANARY_ID}-{uuid.uuid4().hex}", pure=False))
+        say(
+            f"canary: grading the reference solution on the cluster ({n_workers(client)} workers) ..."
+        )
+        result = _result(
+            client.submit(
+                task.grade_submission,
+                shared,
+                canary_submission(cd, release),
+                key=f"grade-{CANARY_ID}-{uuid.uuid4().hex}",
+                pure=False,
+            )
+        )
         problem = canary_problem(result, release.spec)
         if problem:
             raise Stop(f"canary failed, so no grade was written: {problem}")
@@ -294,22 +349,37 @@ def grade_course(cd, config, assignment: str, client, students: list[str] | None
         student = next(pending, None)
         if student is None:
             return False
-        running.add(client.submit(task.grade_submission, shared, load_submission(cd, assignment, student),
-                                  key=f"grade-{student}-{uuid.uuid4().hex}", pure=False))
+        running.add(
+            client.submit(
+                task.grade_submission,
+                shared,
+                load_submission(cd, assignment, student),
+                key=f"grade-{student}-{uuid.uuid4().hex}",
+                pure=False,
+            )
+        )
         return True
 
     for _ in range(window):
         submit_next()
-    bar = tqdm(total=len(todo), unit="sub", desc=f"autograde {assignment}", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(todo),
+        unit="sub",
+        desc=f"autograde {assignment}",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     try:
         for future in running:
             graded = _result(future)
             if graded.grader_fault:
                 for other in running.futures:
                     other.cancel()
-                raise Stop(f"{graded.worker} could not grade ({graded.student}), the grader's own fault; "
-                           f"grading stopped (grades already written are valid): {graded.error}")
+                raise Stop(
+                    f"{graded.worker} could not grade ({graded.student}), the grader's own fault; "
+                    f"grading stopped (grades already written are valid): {graded.error}"
+                )
             t0 = time.monotonic()
             if graded.ok:
                 record(cd.db_url, cd.course_id, assignment, graded)
@@ -340,8 +410,10 @@ def _result(future) -> task.Graded:
 
 def failure_reason(graded: task.Graded) -> str:
     """One line: the error and the last ERROR line of nbgrader's log."""
-    errors = [ln for ln in graded.log.splitlines() if ln.startswith("[ERROR]") and "Traceback" not in ln]
-    detail = errors[0][len("[ERROR] "):] if errors else ""
+    errors = [
+        ln for ln in graded.log.splitlines() if ln.startswith("[ERROR]") and "Traceback" not in ln
+    ]
+    detail = errors[0][len("[ERROR] ") :] if errors else ""
     first = (graded.error or "").splitlines()[0] if graded.error else ""
     return "; ".join(x for x in (detail, first) if x)[:300]
 
@@ -350,28 +422,51 @@ def summary_text(summary: dict, workers: int) -> str:
     """The end-of-run summary: graded, failed with reason, skipped, wall time, submissions/min."""
     n, secs = len(summary["graded"]), summary["seconds"]
     rate = 60.0 * (n + len(summary["failed"])) / secs if secs > 0 else 0.0
-    lines = [f"graded {n}, failed {len(summary['failed'])}, skipped {summary['skipped']} (already graded; "
-             f"--force to re-grade) in {secs:.0f} s on {workers} workers: {rate:.1f} submissions/min"]
+    lines = [
+        f"graded {n}, failed {len(summary['failed'])}, skipped {summary['skipped']} (already graded; "
+        f"--force to re-grade) in {secs:.0f} s on {workers} workers: {rate:.1f} submissions/min"
+    ]
     if n or summary["failed"]:
-        lines.append(f"  coordinator writing {summary['writing_seconds']:.1f} s; peak worker memory "
-                     f"{summary['peak_rss_bytes'] / 2**20:.0f} MB")
-    lines += [f"  failed {student}: {reason}" for student, reason in sorted(summary["failed"].items())]
+        lines.append(
+            f"  coordinator writing {summary['writing_seconds']:.1f} s; peak worker memory "
+            f"{summary['peak_rss_bytes'] / 2**20:.0f} MB"
+        )
+    lines += [
+        f"  failed {student}: {reason}" for student, reason in sorted(summary["failed"].items())
+    ]
     return "\n".join(lines)
 
 
 # --- command line -----------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(
-        prog="cs231n-autograde", description=__doc__.split("\n")[0],
-        epilog="Other --Class.trait=value options are passed to nbgrader's configuration.")
+        prog="cs231n-autograde",
+        description=__doc__.split("\n")[0],
+        epilog="Other --Class.trait=value options are passed to nbgrader's configuration.",
+    )
     parser.add_argument("assignment", nargs="?", help="assignment id, e.g. two_layer_net")
-    parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
-    parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, tcp://host:8786")
-    parser.add_argument("--student", nargs="+", action="extend", default=None, metavar="ID",
-                        help="grade only these students (glob patterns, like nbgrader's --student)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="local worker processes (default: one per core)"
+    )
+    parser.add_argument(
+        "--scheduler", default=None, help="address of an existing Dask scheduler, tcp://host:8786"
+    )
+    parser.add_argument(
+        "--student",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="ID",
+        help="grade only these students (glob patterns, like nbgrader's --student)",
+    )
     parser.add_argument("--force", action="store_true", help="re-grade submissions already graded")
-    parser.add_argument("--json", type=Path, default=None, metavar="FOLDER",
-                        help="grade one submission folder (no gradebook write) and print a JSON verdict")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="grade one submission folder (no gradebook write) and print a JSON verdict",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_known_args(argv)
 
@@ -384,14 +479,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.json is not None:
             verdict = task.grade_folder(args.json, args.assignment, course=(cd, config))
             print(json.dumps(verdict, indent=2, default=str))
-            return EXIT_GRADER if verdict.get("grader_fault") else EXIT_OK if verdict["ok"] else EXIT_FAILED
+            return (
+                EXIT_GRADER
+                if verdict.get("grader_fault")
+                else EXIT_OK
+                if verdict["ok"]
+                else EXIT_FAILED
+            )
         if not args.assignment:
             say("cs231n-autograde: name the assignment, e.g. `cs231n-autograde two_layer_net`")
             return EXIT_FAILED
         client = make_client(args.workers, args.scheduler)
         try:
-            summary = grade_course(cd, config, args.assignment, client, args.student, args.force,
-                                   progress=not args.no_progress)
+            summary = grade_course(
+                cd,
+                config,
+                args.assignment,
+                client,
+                args.student,
+                args.force,
+                progress=not args.no_progress,
+            )
             say(summary_text(summary, n_workers(client)))
         finally:
             cluster = client.cluster

@@ -14,6 +14,7 @@ Use it in `c.Autograde.autograde_preprocessors` in place of `nbgrader.preprocess
 Only SandboxUnavailable (no bubblewrap here and no explicit opt-out) is raised: that is the
 instructor's setup, and grading must refuse rather than run student code unprotected.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ from cs231n_grader import kernel as sandbox_kernel
 from cs231n_grader import sandbox
 from cs231n_grader.formatting import format_bytes, truncation_note
 from cs231n_grader.intake import remove_tree
+
 
 class BoundedKernelManager(AsyncKernelManager):
     """Kernel manager whose clients use a ZMQ context with bounded message size and queue length."""
@@ -67,32 +69,61 @@ def output_size(msg: dict) -> int:
 class SandboxedExecute(Execute):
     """nbgrader Execute with the kernel in a bubblewrap sandbox, bounded output, and no aborts."""
 
-    sandbox_kernel_name = Unicode(sandbox_kernel.KERNEL_NAME, help="Kernelspec started for grading "
-                                  "(installed on the fly).").tag(config=True)
-    max_cell_output_bytes = Integer(1 << 20, help="Output kept per cell; the rest dropped.").tag(config=True)
+    sandbox_kernel_name = Unicode(
+        sandbox_kernel.KERNEL_NAME, help="Kernelspec started for grading (installed on the fly)."
+    ).tag(config=True)
+    max_cell_output_bytes = Integer(1 << 20, help="Output kept per cell; the rest dropped.").tag(
+        config=True
+    )
     max_notebook_output_bytes = Integer(4 << 20, help="Output kept per notebook.").tag(config=True)
     max_message_bytes = Integer(16 << 20, help="Bigger ZMQ messages are refused.").tag(config=True)
-    max_queued_messages = Integer(64, help="ZMQ receive queue length (bounds memory).").tag(config=True)
-    kernel_cpu_seconds = Integer(1800, help="CPU seconds for the whole notebook's kernel.").tag(config=True)
-    kernel_wall_seconds = Float(3600.0, help="Wall seconds for the whole notebook's kernel.").tag(config=True)
-    kernel_memory_bytes = Integer(2 * 2**30, help="Address-space limit of the kernel.").tag(config=True)
-    kernel_max_processes = Integer(64, help="Processes/threads the kernel may have.").tag(config=True)
-    kernel_max_file_bytes = Integer(64 * 2**20, help="Largest file the kernel may write.").tag(config=True)
-    kernel_disk_bytes = Integer(512 * 2**20, help="Size of the kernel's private copy of the submission "
-                                "folder (a tmpfs; /tmp is 4 x the file limit).").tag(config=True)
-    allow_unsandboxed = Bool(False, help=(
-        "DANGEROUS: run student notebooks without the sandbox where bubblewrap is unavailable "
-        f"(same as {sandbox.UNSAFE_ENV_VAR}=1). Student code can then read solutions and change "
-        "grades.")).tag(config=True)
-    death_report_wait = Float(5.0, help="Seconds to wait for a dead kernel's report.").tag(config=True)
+    max_queued_messages = Integer(64, help="ZMQ receive queue length (bounds memory).").tag(
+        config=True
+    )
+    kernel_cpu_seconds = Integer(1800, help="CPU seconds for the whole notebook's kernel.").tag(
+        config=True
+    )
+    kernel_wall_seconds = Float(3600.0, help="Wall seconds for the whole notebook's kernel.").tag(
+        config=True
+    )
+    kernel_memory_bytes = Integer(2 * 2**30, help="Address-space limit of the kernel.").tag(
+        config=True
+    )
+    kernel_max_processes = Integer(64, help="Processes/threads the kernel may have.").tag(
+        config=True
+    )
+    kernel_max_file_bytes = Integer(64 * 2**20, help="Largest file the kernel may write.").tag(
+        config=True
+    )
+    kernel_disk_bytes = Integer(
+        512 * 2**20,
+        help="Size of the kernel's private copy of the submission "
+        "folder (a tmpfs; /tmp is 4 x the file limit).",
+    ).tag(config=True)
+    allow_unsandboxed = Bool(
+        False,
+        help=(
+            "DANGEROUS: run student notebooks without the sandbox where bubblewrap is unavailable "
+            f"(same as {sandbox.UNSAFE_ENV_VAR}=1). Student code can then read solutions and change "
+            "grades."
+        ),
+    ).tag(config=True)
+    death_report_wait = Float(5.0, help="Seconds to wait for a dead kernel's report.").tag(
+        config=True
+    )
 
     # ------------------------------------------------------------------ setup
     def _sandbox_limits(self) -> sandbox.Limits:
         """Kernel limits from this preprocessor's traits."""
-        return sandbox.Limits(cpu_seconds=self.kernel_cpu_seconds, wall_seconds=self.kernel_wall_seconds,
-                              memory_bytes=self.kernel_memory_bytes, max_processes=self.kernel_max_processes,
-                              max_file_bytes=self.kernel_max_file_bytes, max_disk_bytes=self.kernel_disk_bytes,
-                              max_output_bytes=self.max_cell_output_bytes)
+        return sandbox.Limits(
+            cpu_seconds=self.kernel_cpu_seconds,
+            wall_seconds=self.kernel_wall_seconds,
+            memory_bytes=self.kernel_memory_bytes,
+            max_processes=self.kernel_max_processes,
+            max_file_bytes=self.kernel_max_file_bytes,
+            max_disk_bytes=self.kernel_disk_bytes,
+            max_output_bytes=self.max_cell_output_bytes,
+        )
 
     def create_kernel_manager(self):
         """The sandbox kernel over ipc in a fresh socket folder (whatever kernel the notebook names)."""
@@ -100,8 +131,13 @@ class SandboxedExecute(Execute):
         self._contexts.append(ctx)
         self.kernel_name = self.sandbox_kernel_name
         self._ipc_dir = sandbox_kernel.make_ipc_dir()
-        self.km = BoundedKernelManager(kernel_name=self.kernel_name, config=self.config, context=ctx,
-                                       transport="ipc", ip=str(self._ipc_dir / "kernel"))
+        self.km = BoundedKernelManager(
+            kernel_name=self.kernel_name,
+            config=self.config,
+            context=ctx,
+            transport="ipc",
+            ip=str(self._ipc_dir / "kernel"),
+        )
         return self.km
 
     async def async_start_new_kernel(self, **kwargs):
@@ -109,9 +145,13 @@ class SandboxedExecute(Execute):
         env = dict(os.environ)
         env[sandbox_kernel.LIMITS_ENV] = json.dumps(self._sandbox_limits().__dict__)
         env[sandbox_kernel.REPORT_ENV] = str(self._report_path)
-        if not self._sandboxed:  # the instructor opted out (trait or env): the kernel runs unprotected
+        if (
+            not self._sandboxed
+        ):  # the instructor opted out (trait or env): the kernel runs unprotected
             env[sandbox.UNSAFE_ENV_VAR] = "1"
-        data_dir = sandbox_kernel.host_data_dir()  # resolved here: the kernel wrapper stays numpy-free
+        data_dir = (
+            sandbox_kernel.host_data_dir()
+        )  # resolved here: the kernel wrapper stays numpy-free
         if data_dir is not None:
             env["CS231N_DATA_DIR"] = str(data_dir)
         kwargs.setdefault("env", env)
@@ -157,7 +197,9 @@ class SandboxedExecute(Execute):
         except sandbox.SandboxUnavailable:
             raise
         except Exception as exc:  # kernel failed to start or to shut down
-            if self._report().get("unavailable"):  # no sandbox after all: refuse, never run unprotected
+            if self._report().get(
+                "unavailable"
+            ):  # no sandbox after all: refuse, never run unprotected
                 raise sandbox.SandboxUnavailable(self._report()["error"]) from exc
             reason = self._death_reason(default=f"{type(exc).__name__}: {exc}")
             self.log.warning("Kernel failure (%s); remaining cells are marked as not run", reason)
@@ -171,15 +213,22 @@ class SandboxedExecute(Execute):
             return None
         except DeadKernelError:
             reason = self._death_reason(default="the kernel process ended")
-            self._add_error(cell, "KernelDied", f"the kernel died while running this cell: {reason}")
+            self._add_error(
+                cell, "KernelDied", f"the kernel died while running this cell: {reason}"
+            )
             return f"the kernel died in an earlier cell ({reason})"
         except CellTimeoutError as exc:
             if not self._timeout_hit and self._kernel_alive():
-                self._add_note(cell, "\n[some output of this cell was lost: the kernel sent too much]\n")
+                self._add_note(
+                    cell, "\n[some output of this cell was lost: the kernel sent too much]\n"
+                )
                 return None
-            self._add_error(cell, "CellTimeoutError",
-                            f"this cell ran longer than {self.timeout} s and did not stop when interrupted; "
-                            "the grader stopped the kernel")
+            self._add_error(
+                cell,
+                "CellTimeoutError",
+                f"this cell ran longer than {self.timeout} s and did not stop when interrupted; "
+                "the grader stopped the kernel",
+            )
             return f"the grader stopped the kernel after a cell ran longer than {self.timeout} s"
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:500]
@@ -190,16 +239,21 @@ class SandboxedExecute(Execute):
         """nbclient's timeout handling (interrupt), remembering it happened and saying so in words."""
         self._timeout_hit = True
         evalue = f"this cell ran longer than {timeout} s; the grader interrupted it"
-        self.error_on_timeout = {"ename": "CellTimeoutError", "evalue": evalue,
-                                 "traceback": [f"CellTimeoutError: {evalue}"]}
+        self.error_on_timeout = {
+            "ename": "CellTimeoutError",
+            "evalue": evalue,
+            "traceback": [f"CellTimeoutError: {evalue}"],
+        }
         return await super()._async_handle_timeout(timeout, cell)
 
     # ------------------------------------------------------------------ output caps
     def output(self, outs, msg, display_id, cell_index):
         """nbclient's output handling, keeping at most the per-cell / per-notebook budget."""
         size = output_size(msg)
-        budget = min(self.max_cell_output_bytes - self._cell_bytes,
-                     self.max_notebook_output_bytes - self._nb_bytes)
+        budget = min(
+            self.max_cell_output_bytes - self._cell_bytes,
+            self.max_notebook_output_bytes - self._nb_bytes,
+        )
         if size > budget and msg.get("msg_type") == "stream" and budget > 0:
             msg = {**msg, "content": {**msg["content"], "text": msg["content"]["text"][:budget]}}
             size = budget
@@ -209,7 +263,10 @@ class SandboxedExecute(Execute):
         self._cell_bytes += size
         self._nb_bytes += size
         out = super().output(outs, msg, display_id, cell_index)
-        if self._cell_bytes >= self.max_cell_output_bytes or self._nb_bytes >= self.max_notebook_output_bytes:
+        if (
+            self._cell_bytes >= self.max_cell_output_bytes
+            or self._nb_bytes >= self.max_notebook_output_bytes
+        ):
             self._truncated(outs)
         return out
 
@@ -230,17 +287,23 @@ class SandboxedExecute(Execute):
             what, limit = "this cell", format_bytes(self.max_cell_output_bytes)
         else:
             what, limit = "this notebook", format_bytes(self.max_notebook_output_bytes)
-        outs.append(NotebookNode(output_type="stream", name="stdout",
-                                 text=truncation_note(what, limit)))
+        outs.append(
+            NotebookNode(output_type="stream", name="stdout", text=truncation_note(what, limit))
+        )
 
     # ------------------------------------------------------------------ failures
     def _add_error(self, cell, ename: str, evalue: str) -> None:
         """Append an error output stating the reason (shown in feedback; scores 0 in stock nbgrader)."""
-        cell.setdefault("outputs", []).append(NotebookNode(
-            output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+        cell.setdefault("outputs", []).append(
+            NotebookNode(
+                output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+            )
+        )
 
     def _add_note(self, cell, text: str) -> None:
-        cell.setdefault("outputs", []).append(NotebookNode(output_type="stream", name="stdout", text=text))
+        cell.setdefault("outputs", []).append(
+            NotebookNode(output_type="stream", name="stdout", text=text)
+        )
 
     def _mark_not_run(self, start: int, reason: str) -> None:
         """Give every remaining code cell an error output saying why it did not run."""
@@ -257,14 +320,18 @@ class SandboxedExecute(Execute):
 
     def _run(self, maybe_awaitable):
         """Resolve an awaitable from jupyter_client on nbclient's loop."""
+
         async def wrap():
             return await ensure_async(maybe_awaitable)
+
         return run_sync(wrap)()
 
     def _death_reason(self, default: str) -> str:
         """Why the kernel ended: the wrapper's report (sandbox.SandboxResult.reason), else default."""
         deadline = time.monotonic() + self.death_report_wait
-        while not self._report_path.exists() and time.monotonic() < deadline and self._kernel_alive():
+        while (
+            not self._report_path.exists() and time.monotonic() < deadline and self._kernel_alive()
+        ):
             time.sleep(0.1)
         if not self._report_path.exists():
             time.sleep(0.2)

@@ -22,6 +22,7 @@ Usage, from the course root (it is also the default exporter in ``nbgrader_confi
     nbgrader export --to grades.csv                                  every assignment and student
     nbgrader export --assignment=two_layer_net --student=jdoe,asmith  (``[a,b]`` works too)
 """
+
 import csv
 from typing import Iterable
 
@@ -35,10 +36,19 @@ from cs231n_grader.parts import PARTS
 #: column name -> grade_ids of the grade cells whose scores it sums (cs231n_grader.parts)
 DEFAULT_PARTS = {part.name: list(part.grade_ids) for part in PARTS}
 STUDENT_COLUMNS = ["student_id", "last_name", "first_name", "email", "assignment"]
-TOTAL_COLUMNS = ["timestamp", "seconds_late", "raw_total", "late_penalty", "total", "max_total",
-                 "needs_manual_grading"]
+TOTAL_COLUMNS = [
+    "timestamp",
+    "seconds_late",
+    "raw_total",
+    "late_penalty",
+    "total",
+    "max_total",
+    "needs_manual_grading",
+]
 PENDING = "pending"
-FORMS = "--assignment=two_layer_net, --assignment=hw0,two_layer_net or --assignment=[hw0,two_layer_net]"
+FORMS = (
+    "--assignment=two_layer_net, --assignment=hw0,two_layer_net or --assignment=[hw0,two_layer_net]"
+)
 
 
 class PartsExporter(ExportPlugin):
@@ -54,8 +64,12 @@ class PartsExporter(ExportPlugin):
         dest = self.to or "grades.csv"
         assignments = self._pick_assignments(gradebook)
         students = self._pick_students(gradebook)
-        self.log.info("Exporting per-part grades of %s for %d students to %s",
-                      ", ".join(a.name for a in assignments), len(students), dest)
+        self.log.info(
+            "Exporting per-part grades of %s for %d students to %s",
+            ", ".join(a.name for a in assignments),
+            len(students),
+            dest,
+        )
         rows = [self.row(gradebook, a, s) for a in assignments for s in students]
         with open(dest, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=self.columns())
@@ -73,16 +87,27 @@ class PartsExporter(ExportPlugin):
 
     def row(self, gradebook: Gradebook, assignment, student) -> dict:
         """One student's row for one assignment (nbgrader Assignment and Student)."""
-        row = {"student_id": student.id, "last_name": student.last_name or "",
-               "first_name": student.first_name or "", "email": student.email or "",
-               "assignment": assignment.name, "max_total": _fmt(assignment.max_score)}
+        row = {
+            "student_id": student.id,
+            "last_name": student.last_name or "",
+            "first_name": student.first_name or "",
+            "email": student.email or "",
+            "assignment": assignment.name,
+            "max_total": _fmt(assignment.max_score),
+        }
         with_parts = self.graded_by_parts(assignment)
         try:
             submission = gradebook.find_submission(assignment.name, student.id)
         except MissingEntry:
             row.update({part: _fmt(0.0) if with_parts else "" for part in self.parts})
-            row.update(timestamp="", seconds_late="0", raw_total="0", late_penalty="0", total="0",
-                       needs_manual_grading="no")
+            row.update(
+                timestamp="",
+                seconds_late="0",
+                raw_total="0",
+                late_penalty="0",
+                total="0",
+                needs_manual_grading="no",
+            )
             return row
         scores, pending = _grade_scores(submission.notebooks)
         for part, grade_ids in self.parts.items():
@@ -94,10 +119,14 @@ class PartsExporter(ExportPlugin):
                 row[part] = _fmt(sum(scores.get(grade_id, 0.0) for grade_id in grade_ids))
         raw = sum(scores.values())
         penalty = float(submission.late_submission_penalty or 0.0)
-        row.update(timestamp=submission.timestamp.isoformat(" ") if submission.timestamp else "",
-                   seconds_late=_fmt(submission.total_seconds_late), raw_total=_fmt(raw),
-                   late_penalty=_fmt(penalty), total=_fmt(max(0.0, raw - penalty)),
-                   needs_manual_grading="yes" if pending else "no")
+        row.update(
+            timestamp=submission.timestamp.isoformat(" ") if submission.timestamp else "",
+            seconds_late=_fmt(submission.total_seconds_late),
+            raw_total=_fmt(raw),
+            late_penalty=_fmt(penalty),
+            total=_fmt(max(0.0, raw - penalty)),
+            needs_manual_grading="yes" if pending else "no",
+        )
         return row
 
     def _pick_assignments(self, gradebook: Gradebook) -> list:
@@ -109,7 +138,8 @@ class PartsExporter(ExportPlugin):
             raise ValueError(
                 f"assignment(s) {unknown} not in the gradebook, which holds "
                 f"{[a.name for a in available]}; give names as {FORMS}, or release the assignment "
-                "first (`nbgrader generate_assignment <name>`).")
+                "first (`nbgrader generate_assignment <name>`)."
+            )
         return [a for a in available if not wanted or a.name in wanted]
 
     def _pick_students(self, gradebook: Gradebook) -> list:
@@ -120,7 +150,8 @@ class PartsExporter(ExportPlugin):
         if unknown:
             raise ValueError(
                 f"student(s) {unknown} not in the gradebook (see `nbgrader db student list`); "
-                "give ids as --student=jdoe, --student=jdoe,asmith or --student=[jdoe,asmith].")
+                "give ids as --student=jdoe, --student=jdoe,asmith or --student=[jdoe,asmith]."
+            )
         return [s for s in students if not wanted or s.id in wanted]
 
 

@@ -13,11 +13,14 @@ Two probes, both run only in the trusted process:
   Called when a student's run did not even reach "ready": if the empty run fails too, the
   cause is the grader, not the student.
 """
+
 from __future__ import annotations
 
-FIX_INSTALL = ("check that this interpreter has the kit installed (`pip install -e .` in the kit's "
-               "folder, or `make setup`), that `bwrap --version` works, and that the SealedChecks "
-               "limits in nbgrader_config.py leave room for Python and numpy")
+FIX_INSTALL = (
+    "check that this interpreter has the kit installed (`pip install -e .` in the kit's "
+    "folder, or `make setup`), that `bwrap --version` works, and that the SealedChecks "
+    "limits in nbgrader_config.py leave room for Python and numpy"
+)
 
 
 class GraderFault(RuntimeError):
@@ -33,11 +36,18 @@ def evaluation_data(data_dir: str | None = None) -> dict:
 
     try:
         return load(data_dir)
-    except (DataError, OSError, ValueError, EOFError, KeyError) as exc:  # missing, truncated, unreadable
+    except (
+        DataError,
+        OSError,
+        ValueError,
+        EOFError,
+        KeyError,
+    ) as exc:  # missing, truncated, unreadable
         raise GraderFault(
             f"CIFAR-10 could not be loaded from {data_dir or default_data_dir()} ({type(exc).__name__}: "
             f"{exc}). No grade was written. Fetch it with `python -m cs231n_utils.data download` "
-            "(or set CS231N_DATA_DIR to a folder holding cifar-10-batches-py/) and grade again.") from exc
+            "(or set CS231N_DATA_DIR to a folder holding cifar-10-batches-py/) and grade again."
+        ) from exc
 
 
 def probe_runner(limits, allow_unsandboxed: bool | None = None, run=None) -> None:
@@ -49,8 +59,10 @@ def probe_runner(limits, allow_unsandboxed: bool | None = None, run=None) -> Non
     from cs231n_grader.sealed import run_in_sandbox
 
     if run is None:
+
         def run(request, lim):
             return run_in_sandbox(request, lim, allow_unsandboxed=allow_unsandboxed)
+
     outcome = run(runner.encode_request([], [], {}), limits)
     frames, problem = runner.decode_frames(outcome.stdout)
     if any(meta.get("id") == runner.READY for meta, _ in frames):
@@ -59,8 +71,10 @@ def probe_runner(limits, allow_unsandboxed: bool | None = None, run=None) -> Non
     reason = outcome.reason or problem or f"exit status {outcome.returncode}"
     raise GraderFault(
         "The sealed-check runner cannot start even without any student code "
-        f"({reason}); its last output:\n    " + "\n    ".join(stderr or ["(none)"]) +
-        f"\nThis is the grader's installation, not the submission: no grade was written. Fix: {FIX_INSTALL}.")
+        f"({reason}); its last output:\n    "
+        + "\n    ".join(stderr or ["(none)"])
+        + f"\nThis is the grader's installation, not the submission: no grade was written. Fix: {FIX_INSTALL}."
+    )
 
 
 def runner_never_ready(results: dict) -> bool:

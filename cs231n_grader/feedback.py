@@ -22,6 +22,7 @@ Configured in ``nbgrader_config.py``::
     c.GenerateFeedback.exporter_class = "cs231n_grader.feedback.FeedbackExporter"
     c.FeedbackExporter.template_name = "cs231n_feedback"
 """
+
 import re
 from pathlib import Path
 
@@ -39,18 +40,21 @@ from cs231n_grader.regions import HIDDEN_NOTE, region_line_numbers, remove_regio
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CELL_FRAME = re.compile(r"^Cell\s+In\s*\[(\d+)\],\s*line\s+(\d+)")
-WITHHELD = ("(output of the hidden tests withheld: see the summary at the top for what the "
-            "grader checked and the diagnosis)")
+WITHHELD = (
+    "(output of the hidden tests withheld: see the summary at the top for what the "
+    "grader checked and the diagnosis)"
+)
 
 #: what the grader checks, per part (used when the verdict note does not say)
-DEFAULT_CHECKED = {grade_id.removeprefix("test_"): part.what_is_checked()
-                   for grade_id, part in BY_GRADE_ID.items()}
+DEFAULT_CHECKED = {
+    grade_id.removeprefix("test_"): part.what_is_checked() for grade_id, part in BY_GRADE_ID.items()
+}
 
 
 def part_name(cell) -> str:
     """grade_id without the ``test_`` prefix: ``test_forward`` -> ``forward``."""
     grade_id = cell.metadata["nbgrader"]["grade_id"]
-    return grade_id[len("test_"):] if grade_id.startswith("test_") else grade_id
+    return grade_id[len("test_") :] if grade_id.startswith("test_") else grade_id
 
 
 def is_test_cell(cell) -> bool:
@@ -71,15 +75,18 @@ class HideHiddenTests(ClearHiddenTests):
     def preprocess(self, nb, resources):
         """Record original sources (for TrimTracebacks) before cleaning them."""
         resources.setdefault("cs231n", {})["original_sources"] = {
-            cell.get("execution_count"): cell.source for cell in nb.cells
-            if cell.cell_type == "code" and cell.get("execution_count") is not None}
+            cell.get("execution_count"): cell.source
+            for cell in nb.cells
+            if cell.cell_type == "code" and cell.get("execution_count") is not None
+        }
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
-        cell.source, had_hidden = remove_regions(cell.source, self.begin_test_delimeter,
-                                                 self.end_test_delimeter, HIDDEN_NOTE)
+        cell.source, had_hidden = remove_regions(
+            cell.source, self.begin_test_delimeter, self.end_test_delimeter, HIDDEN_NOTE
+        )
         if had_hidden:
             kept = [o for o in cell.outputs if is_grader_note(o) or o.output_type == "error"]
             note = nbformat.v4.new_output("stream", name="stdout", text=WITHHELD + "\n")
@@ -119,11 +126,16 @@ class TrimTracebacks(ClearHiddenTests):
                 kept.append(text)
         evalue = output.get("evalue", "")
         if through_hidden:
-            evalue = ("raised while the grader's hidden tests ran your code "
-                      "(details withheld; see the summary at the top)")
+            evalue = (
+                "raised while the grader's hidden tests ran your code "
+                "(details withheld; see the summary at the top)"
+            )
         output.evalue = evalue
-        output.traceback = ["Traceback (only your own code is shown):"] + kept + [
-            f"{output.get('ename', 'Error')}: {evalue}"]
+        output.traceback = (
+            ["Traceback (only your own code is shown):"]
+            + kept
+            + [f"{output.get('ename', 'Error')}: {evalue}"]
+        )
 
     def frame_text(self, frame: str) -> tuple:
         """(text to keep or '', whether the frame is a hidden-test line) for one traceback entry."""
@@ -145,8 +157,9 @@ class TrimTracebacks(ClearHiddenTests):
 class FeedbackSummary(NbGraderPreprocessor):
     """Insert a per-part summary table (checked, points, diagnosis) as the first cell."""
 
-    checked = Dict(DEFAULT_CHECKED, help="part -> what the grader checks, when the "
-                   "verdict note does not say").tag(config=True)
+    checked = Dict(
+        DEFAULT_CHECKED, help="part -> what the grader checks, when the verdict note does not say"
+    ).tag(config=True)
     title = Unicode("Grading summary").tag(config=True)
 
     def preprocess(self, nb, resources):
@@ -156,14 +169,22 @@ class FeedbackSummary(NbGraderPreprocessor):
         max_score = resources.get("nbgrader", {}).get("max_score")
         lines = [f"## {self.title}", ""]
         if score is not None and max_score is not None:
-            later = " (parts marked *not graded yet* are still to be graded by hand)" if self._pending else ""
+            later = (
+                " (parts marked *not graded yet* are still to be graded by hand)"
+                if self._pending
+                else ""
+            )
             lines += [f"**Total: {_num(score)} / {_num(max_score)}**{later}", ""]
         lines += ["| Part | What was checked | Points | Diagnosis |", "|---|---|---|---|"]
         lines += ["| " + " | ".join(_cell_text(v) for v in row) + " |" for row in rows]
         # the page header says how many points are still to be graded by hand (kit's template)
         resources["cs231n_pending_points"] = sum(
-            float(cell.metadata["nbgrader"].get("points") or 0) for cell in nb.cells
-            if utils.is_grade(cell) and not is_test_cell(cell) and self._is_pending(cell.metadata["nbgrader"]))
+            float(cell.metadata["nbgrader"].get("points") or 0)
+            for cell in nb.cells
+            if utils.is_grade(cell)
+            and not is_test_cell(cell)
+            and self._is_pending(cell.metadata["nbgrader"])
+        )
         summary = nbformat.v4.new_markdown_cell("\n".join(lines) + "\n")
         summary.metadata["cs231n"] = {"feedback_summary": True}
         nb.cells.insert(0, summary)
@@ -179,9 +200,16 @@ class FeedbackSummary(NbGraderPreprocessor):
         if verdict.get("cases") and part != "accuracy":
             points += f" ({verdict['cases']} cases correct)"
         if is_test_cell(cell):
-            diagnosis = verdict.get("diagnosis") or verdict.get("reason") or (
-                "all checks passed" if _full(meta) else verdict.get("failure")
-                or "some checks failed: see this part's test cell below")
+            diagnosis = (
+                verdict.get("diagnosis")
+                or verdict.get("reason")
+                or (
+                    "all checks passed"
+                    if _full(meta)
+                    else verdict.get("failure")
+                    or "some checks failed: see this part's test cell below"
+                )
+            )
         else:
             pending = self._is_pending(meta)
             diagnosis = meta.get("comment") or ("not graded yet" if pending else "")
@@ -203,7 +231,9 @@ class FeedbackExporter(HTMLExporter):
 
     @default("extra_loaders")
     def _nbgrader_templates(self):
-        templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+        templates = (
+            Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+        )
         return [PrefixLoader({"nbgrader": FileSystemLoader(str(templates))})]
 
 
@@ -212,9 +242,14 @@ def pending_manual_grades(resources) -> set:
     info = resources.get("nbgrader", {})
     try:
         from nbgrader.api import Gradebook
+
         with Gradebook(info["db_url"]) as gb:
-            notebook = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
-            return {g.name for g in notebook.grades if g.needs_manual_grade and g.manual_score is None}
+            notebook = gb.find_submission_notebook(
+                info["notebook"], info["assignment"], info["student"]
+            )
+            return {
+                g.name for g in notebook.grades if g.needs_manual_grade and g.manual_score is None
+            }
     except Exception:  # noqa: BLE001 - the summary still renders, without this detail
         return set()
 

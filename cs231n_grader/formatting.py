@@ -1,4 +1,5 @@
 """Numbers and notes as people read them in feedback, grader notes and exports, declared once."""
+
 from __future__ import annotations
 
 

@@ -20,6 +20,7 @@ to ``quarantine/<student>/<assignment>/reasons.json``; the sanitize step :class:
 them at the top of that student's graded notebook (and so in the feedback), and refuses to grade a
 submission the intake has not seen (a hook that failed or is not configured).
 """
+
 from __future__ import annotations
 
 import json
@@ -63,7 +64,9 @@ class Intake:
         if not notebooks:
             return
         folder = Path(notebooks[0]).parent
-        if folder.is_symlink() or folder.parent.is_symlink():  # the course's own layout: never follow
+        if (
+            folder.is_symlink() or folder.parent.is_symlink()
+        ):  # the course's own layout: never follow
             raise RuntimeError(f"{folder} is reached through a link: replace it by a plain folder")
         reasons = self.clean(folder, [Path(nb).name for nb in notebooks])
         if reasons:
@@ -97,8 +100,10 @@ class Intake:
                     rel = Path(entry.path).relative_to(folder).as_posix()
                     reasons.append(f"`{rel[:200]}` {why}: it was set aside, not graded")
         if excess:
-            reasons.append(f"{excess} more files and folders (beyond the first {self.max_entries} kept) "
-                           "were set aside, not graded")
+            reasons.append(
+                f"{excess} more files and folders (beyond the first {self.max_entries} kept) "
+                "were set aside, not graded"
+            )
         for name in notebook_names:
             reasons += self._check_notebook(folder, folder / name)
         return reasons
@@ -108,7 +113,11 @@ class Intake:
         if stat.S_ISLNK(st.st_mode):
             return "is a link (only plain files are graded)"
         if stat.S_ISDIR(st.st_mode):
-            return f"is a folder nested deeper than {self.max_depth} levels" if depth + 1 >= self.max_depth else None
+            return (
+                f"is a folder nested deeper than {self.max_depth} levels"
+                if depth + 1 >= self.max_depth
+                else None
+            )
         if not stat.S_ISREG(st.st_mode):
             return "is a special file (only plain files are graded)"
         if st.st_size > self.max_file_bytes:
@@ -155,13 +164,19 @@ def notebook_problem(path: Path, max_bytes: int) -> str | None:
 def placeholder() -> nbformat.NotebookNode:
     """The empty notebook graded instead of a refused one (SubmissionNotes adds the reason)."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
 def note_cell(reasons: list[str]) -> nbformat.NotebookNode:
     """A markdown cell stating the intake's reasons (first in the graded notebook and feedback)."""
-    text = "**The grader set parts of your submission aside:**\n\n" + "\n".join(f"- {r}" for r in reasons)
+    text = "**The grader set parts of your submission aside:**\n\n" + "\n".join(
+        f"- {r}" for r in reasons
+    )
     return nbformat.v4.new_markdown_cell(text, metadata={NOTE_MARK: True})
 
 
@@ -229,12 +244,16 @@ class SubmissionNotes(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         cd = CourseDirectory(config=self.config)
         info = resources.get("nbgrader", {})
-        folder = Path(cd.format_path(cd.submitted_directory, info.get("student", "."),
-                                     info.get("assignment", ".")))
+        folder = Path(
+            cd.format_path(
+                cd.submitted_directory, info.get("student", "."), info.get("assignment", ".")
+            )
+        )
         if str(folder.resolve()) not in _SEEN:
             raise RuntimeError(
                 f"{folder} was not checked by the submission intake: set c.Autograde.pre_convert_hook "
-                "= cs231n_grader.intake.Intake() in nbgrader_config.py (the kit's config does)")
+                "= cs231n_grader.intake.Intake() in nbgrader_config.py (the kit's config does)"
+            )
         reasons = [r["reason"] for r in recorded(folder)]
         if reasons:
             nb.cells.insert(0, note_cell(reasons))

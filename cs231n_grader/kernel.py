@@ -20,6 +20,7 @@ CLI:
     python -m cs231n_grader.kernel install        write the kernelspec into sys.prefix (idempotent)
     python -m cs231n_grader.kernel run -f FILE    (used by the kernelspec) run the sandboxed kernel
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,10 @@ def kernelspec() -> dict:
         "display_name": "Python 3 (cs231n grading sandbox)",
         "language": "python",
         "interrupt_mode": "message",
-        "metadata": {"debugger": False, "cs231n": "runs student code in a bubblewrap sandbox; ipc only"},
+        "metadata": {
+            "debugger": False,
+            "cs231n": "runs student code in a bubblewrap sandbox; ipc only",
+        },
     }
 
 
@@ -98,6 +102,7 @@ def host_data_dir() -> Path | None:
         return Path(env)
     try:
         from cs231n_utils.data import default_data_dir
+
         return Path(default_data_dir())
     except Exception:  # data module missing or broken: grade without data
         return None
@@ -137,30 +142,39 @@ def _ipc_dir_of(info: dict) -> Path:
         raise KernelConfigError(
             f"the {KERNEL_NAME} kernel has no network, so it needs ZMQ transport 'ipc' (got "
             f"{info.get('transport')!r}). Run it through cs231n_grader.execute.SandboxedExecute "
-            "(nbgrader autograde with the kit's nbgrader_config.py), which sets this up.")
+            "(nbgrader autograde with the kit's nbgrader_config.py), which sets this up."
+        )
     folder = Path(info["ip"]).parent
     if not folder.name.startswith(IPC_PREFIX) or not folder.is_dir():
         raise KernelConfigError(
             f"kernel socket prefix {info['ip']!r} must lie in a folder made by "
             "cs231n_grader.kernel.make_ipc_dir() (named cs231n-ipc-*), so that only that folder "
-            "is shared with the sandbox")
+            "is shared with the sandbox"
+        )
     return folder
 
 
-def _write_report(result: sandbox.SandboxResult | None, error: str | None = None,
-                  unavailable: bool = False) -> None:
+def _write_report(
+    result: sandbox.SandboxResult | None, error: str | None = None, unavailable: bool = False
+) -> None:
     """Tell the grader (SandboxedExecute) how the kernel ended, via $CS231N_SANDBOX_REPORT."""
     path = os.environ.get(REPORT_ENV)
     if not path:
         return
     report = {"error": error, "unavailable": unavailable}
     if result is not None:
-        report.update(returncode=result.returncode, timed_out=result.timed_out, reason=result.reason,
-                      stderr=result.stderr[-4000:].decode(errors="replace"))
+        report.update(
+            returncode=result.returncode,
+            timed_out=result.timed_out,
+            reason=result.reason,
+            stderr=result.stderr[-4000:].decode(errors="replace"),
+        )
     Path(path).write_text(json.dumps(report))
 
 
-def run_kernel(connection_file: str | Path, extra_args: list[str], workdir: Path | None = None) -> int:
+def run_kernel(
+    connection_file: str | Path, extra_args: list[str], workdir: Path | None = None
+) -> int:
     """Run ipykernel in the sandbox until it exits. Returns an exit status for the wrapper."""
     info = json.loads(Path(connection_file).read_text())
     ipc_dir = _ipc_dir_of(info)
@@ -174,15 +188,28 @@ def run_kernel(connection_file: str | Path, extra_args: list[str], workdir: Path
     if sandbox.unsafe_opt_out() and host_data_dir() is not None:  # no mounts: the real folder
         env["CS231N_DATA_DIR"] = str(host_data_dir())
     limits = kernel_limits()
-    argv = [sys.executable, "-P", str(LAUNCHER), str(limits.max_output_bytes),
-            "-f", str(inner_cf), *extra_args]
+    argv = [
+        sys.executable,
+        "-P",
+        str(LAUNCHER),
+        str(limits.max_output_bytes),
+        "-f",
+        str(inner_cf),
+        *extra_args,
+    ]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts arrive as messages (interrupt_mode)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
     _watch_parent(os.getppid())
     _guard_socket_folder(ipc_dir, socket_names(info) | {inner_cf.name})
-    result = sandbox.run_sandboxed(argv, workdir=Path(workdir or Path.cwd()), ro_binds=binds,
-                                   rw_binds=[ipc_dir], env=env, limits=limits)
+    result = sandbox.run_sandboxed(
+        argv,
+        workdir=Path(workdir or Path.cwd()),
+        ro_binds=binds,
+        rw_binds=[ipc_dir],
+        env=env,
+        limits=limits,
+    )
     _write_report(result)
     sys.stderr.buffer.write(result.stderr[-20000:])
     if result.reason:
@@ -194,10 +221,12 @@ def _watch_parent(parent: int, interval: float = 1.0) -> None:
     """If the grader that started this kernel dies without shutting it down, take the sandbox down.
 
     (The sandboxed ipykernel cannot watch the grader itself: it lives in its own pid namespace.)"""
+
     def watch():
         while os.getppid() == parent:
             time.sleep(interval)
         os.kill(os.getpid(), signal.SIGTERM)
+
     threading.Thread(target=watch, name="watch-grader", daemon=True).start()
 
 
@@ -213,6 +242,7 @@ def _guard_socket_folder(folder: Path, allowed: set[str], interval: float = 0.5)
     """The socket folder is the one host folder the sandbox can write: student code must not store
     files there. Once the kernel's sockets exist, a root grader takes the folder back (the sandbox
     can then create nothing in it); in any mode, an entry other than the sockets stops the kernel."""
+
     def watch():
         locked = False
         while True:
@@ -227,10 +257,14 @@ def _guard_socket_folder(folder: Path, allowed: set[str], interval: float = 0.5)
                 locked = True
             stray = names - allowed
             if stray:
-                _write_report(None, error=f"student code wrote {len(stray)} file(s) into the kernel's "
-                                          "socket folder on the grading host; the grader stopped the kernel")
+                _write_report(
+                    None,
+                    error=f"student code wrote {len(stray)} file(s) into the kernel's "
+                    "socket folder on the grading host; the grader stopped the kernel",
+                )
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
+
     threading.Thread(target=watch, name="guard-sockets", daemon=True).start()
 
 
@@ -241,10 +275,13 @@ def _raise_exit(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point (see module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m cs231n_grader.kernel",
-                                     description="The cs231n grading sandbox kernel.")
+    parser = argparse.ArgumentParser(
+        prog="python -m cs231n_grader.kernel", description="The cs231n grading sandbox kernel."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    p_install = sub.add_parser("install", help="install the cs231n-sandbox kernelspec into this environment")
+    p_install = sub.add_parser(
+        "install", help="install the cs231n-sandbox kernelspec into this environment"
+    )
     p_install.add_argument("--prefix", default=None, help="install prefix (default: sys.prefix)")
     p_run = sub.add_parser("run", help="run the sandboxed kernel (used by the kernelspec)")
     p_run.add_argument("-f", dest="connection_file", required=True)

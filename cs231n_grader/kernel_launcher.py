@@ -7,6 +7,7 @@ the grader's own caps in SandboxedExecute are what bound memory against a hostil
 path with -P (not ``-m cs231n_grader...``) so that starting the kernel imports neither the kit's
 packages nor anything from the script's folder: only the standard library and ipykernel.
 """
+
 import sys
 
 from ipykernel import iostream
@@ -27,7 +28,7 @@ def main() -> None:
             original(self, string)
         elif not state["noted"]:
             state["noted"] = True
-            original(self, string[:max(room, 0)])
+            original(self, string[: max(room, 0)])
             original(self, NOTE % limit)
         state["n"] += len(string)
         return len(string)

@@ -19,6 +19,7 @@ and the context menu (which can load more code) is off. A standalone page (feedb
 Content-Security-Policy that allows exactly these two scripts and no network at all, so even
 markup that slipped past the sanitiser could neither run nor call home.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,16 +34,21 @@ from traitlets.config import LoggingConfigurable
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MATHJAX_JS = ("mathjax", "static/mathjax/es5/tex-svg-full.js")  # (package, file) of MathJax 3
 CONFIG = {
-    "tex": {"inlineMath": [["$", "$"], ["\\(", "\\)"]],
-            "displayMath": [["$$", "$$"], ["\\[", "\\]"]],
-            "processEscapes": True, "processEnvironments": True,
-            "packages": {"[-]": ["html", "bbox", "require", "autoload"]}},
+    "tex": {
+        "inlineMath": [["$", "$"], ["\\(", "\\)"]],
+        "displayMath": [["$$", "$$"], ["\\[", "\\]"]],
+        "processEscapes": True,
+        "processEnvironments": True,
+        "packages": {"[-]": ["html", "bbox", "require", "autoload"]},
+    },
     "svg": {"fontCache": "global"},
     "options": {"enableMenu": False},
     "loader": {"load": []},
 }
-NOTICE = ("<!-- MathJax 3 (Apache License 2.0, https://www.mathjax.org), inlined by "
-          "cs231n_grader.mathjax so this page needs no network -->\n")
+NOTICE = (
+    "<!-- MathJax 3 (Apache License 2.0, https://www.mathjax.org), inlined by "
+    "cs231n_grader.mathjax so this page needs no network -->\n"
+)
 #: templates whose pages formgrader serves inside its own app (its scripts must keep running)
 SERVED_TEMPLATES = ("formgrade",)
 
@@ -55,8 +61,10 @@ def mathjax_source() -> str:
         path = resources.files(package) / name
         text = path.read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError) as exc:
-        raise RuntimeError("MathJax not installed: `pip install django-static-mathjax` (the kit's "
-                           "runtime dependency; `make setup` installs it)") from exc
+        raise RuntimeError(
+            "MathJax not installed: `pip install django-static-mathjax` (the kit's "
+            "runtime dependency; `make setup` installs it)"
+        ) from exc
     if "</script" in text.lower():  # would end the inline <script> early
         raise RuntimeError(f"{path} contains '</script': it cannot be inlined")
     return text
@@ -76,9 +84,12 @@ def csp_hash(script: str) -> str:
 
 def content_security_policy(scripts) -> str:
     """No network, no plugin, no form; only the given inline scripts run."""
-    return ("default-src 'none'; script-src " + " ".join(csp_hash(s) for s in scripts)
-            + "; style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
-              "form-action 'none'")
+    return (
+        "default-src 'none'; script-src "
+        + " ".join(csp_hash(s) for s in scripts)
+        + "; style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
+        "form-action 'none'"
+    )
 
 
 class LocalMathJax(LoggingConfigurable):

@@ -6,6 +6,7 @@ solution cells define the student's functions), the feedback (what was checked),
 export and the demo's score table. ``tests/test_parts.py`` checks the table against the solution
 notebook's nbgrader metadata (grade_ids and points).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,39 +33,80 @@ class Part:
 
 
 PARTS: tuple[Part, ...] = (
-    Part("forward", ("test_forward",), 10,
-         "forward() on {n} hidden cases (toy model, random shapes, N = 1, S1 exactly 0): "
-         "S2 (70 % of a case) and the cache (30 %, counted only beside right scores)",
-         "fwd", function="forward"),
-    Part("softmax_loss", ("test_softmax_loss",), 10,
-         "softmax_loss() on {n} hidden cases (toy model, random shapes, N = 1, large scores): "
-         "loss and P",
-         "loss", function="softmax_loss"),
-    Part("chain_rule_factors", ("test_chain_rule_factors",), 10,
-         "chain_rule_factors() on {n} hidden examples (toy model, other D, H, C, s1 exactly 0, a "
-         "probability near 1): every factor and the four gradients, none made by numeric "
-         "differentiation",
-         "chain", function="chain_rule_factors"),
-    Part("backward", ("test_backward",), 20,
-         "backward() on {n} hidden cases, given a P and a cache: all four gradients, computed "
-         "without calling forward(), softmax_loss() or loss_and_grads()",
-         "bwd", function="backward"),
-    Part("train", ("test_train",), 10,
-         "train() on {n} small hidden problems, with stand-in loss/gradient helpers whose gradients "
-         "depend on each minibatch: the minibatches, in-place SGD updates, learning-rate decay per "
-         "epoch, the histories' lengths and values",
-         "train", function="train", slow=True),
-    Part("predict", ("test_predict",), 5,
-         "predict() on {n} hidden cases: one label per row, the argmax of the scores "
-         "forward() returns",
-         "pred", function="predict"),
-    Part("accuracy", ("test_accuracy",), 10,
-         "the reference forward pass on your best_net.npz: accuracy on the CIFAR-10 test images and "
-         "the mirrored validation images (validation accuracy shown too)",
-         "acc"),
+    Part(
+        "forward",
+        ("test_forward",),
+        10,
+        "forward() on {n} hidden cases (toy model, random shapes, N = 1, S1 exactly 0): "
+        "S2 (70 % of a case) and the cache (30 %, counted only beside right scores)",
+        "fwd",
+        function="forward",
+    ),
+    Part(
+        "softmax_loss",
+        ("test_softmax_loss",),
+        10,
+        "softmax_loss() on {n} hidden cases (toy model, random shapes, N = 1, large scores): "
+        "loss and P",
+        "loss",
+        function="softmax_loss",
+    ),
+    Part(
+        "chain_rule_factors",
+        ("test_chain_rule_factors",),
+        10,
+        "chain_rule_factors() on {n} hidden examples (toy model, other D, H, C, s1 exactly 0, a "
+        "probability near 1): every factor and the four gradients, none made by numeric "
+        "differentiation",
+        "chain",
+        function="chain_rule_factors",
+    ),
+    Part(
+        "backward",
+        ("test_backward",),
+        20,
+        "backward() on {n} hidden cases, given a P and a cache: all four gradients, computed "
+        "without calling forward(), softmax_loss() or loss_and_grads()",
+        "bwd",
+        function="backward",
+    ),
+    Part(
+        "train",
+        ("test_train",),
+        10,
+        "train() on {n} small hidden problems, with stand-in loss/gradient helpers whose gradients "
+        "depend on each minibatch: the minibatches, in-place SGD updates, learning-rate decay per "
+        "epoch, the histories' lengths and values",
+        "train",
+        function="train",
+        slow=True,
+    ),
+    Part(
+        "predict",
+        ("test_predict",),
+        5,
+        "predict() on {n} hidden cases: one label per row, the argmax of the scores "
+        "forward() returns",
+        "pred",
+        function="predict",
+    ),
+    Part(
+        "accuracy",
+        ("test_accuracy",),
+        10,
+        "the reference forward pass on your best_net.npz: accuracy on the CIFAR-10 test images and "
+        "the mirrored validation images (validation accuracy shown too)",
+        "acc",
+    ),
     Part("derivation", ("derivation",), 10, MANUAL, "deriv", autograded=False),
-    Part("written", ("q_train_test_gap", "q_max_subtraction", "q_dead_relu"), 15, MANUAL, "written",
-         autograded=False),
+    Part(
+        "written",
+        ("q_train_test_gap", "q_max_subtraction", "q_dead_relu"),
+        15,
+        MANUAL,
+        "written",
+        autograded=False,
+    ),
 )
 BY_NAME = {part.name: part for part in PARTS}
 BY_GRADE_ID = {grade_id: part for part in PARTS for grade_id in part.grade_ids}
@@ -73,7 +115,8 @@ BY_GRADE_ID = {grade_id: part for part in PARTS for grade_id in part.grade_ids}
 FUNCTIONS = tuple(part.function for part in PARTS if part.function)
 #: the parts whose function is called in the sandbox, cheap ones first
 CALLED_PARTS = tuple(p.name for p in PARTS if p.function and not p.slow) + tuple(
-    p.name for p in PARTS if p.function and p.slow)
+    p.name for p in PARTS if p.function and p.slow
+)
 #: the parts the sealed checks score (one autograded test cell each)
 SEALED_PARTS = tuple(p.name for p in PARTS if p.autograded)
 DEFAULT_POINTS = {p.name: p.points for p in PARTS if p.autograded}

@@ -12,6 +12,7 @@
   verdict, never the kernel's output (stderr, numpy-scalar reprs, fake prints, values above the
   cell's points decide nothing and abort nothing).
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,7 +51,9 @@ from cs231n_grader.sealed import run_in_sandbox, run_sealed
 from cs231n_grader.secret import grader_secret
 
 RESOURCES_KEY = "cs231n_sealed"
-REVIEW_KEY = "cs231n_review"  # grade_ids whose verdict an instructor should review (e.g. a memorised net)
+REVIEW_KEY = (
+    "cs231n_review"  # grade_ids whose verdict an instructor should review (e.g. a memorised net)
+)
 
 
 def part_of(cell) -> str | None:
@@ -80,7 +83,9 @@ class StripHiddenTests(ClearHiddenTests):
         if cell.get("cell_type") == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
             cell.source, removed = self.strip(cell.source)
             if removed:
-                self.log.debug("Stripped hidden tests from %s", cell.metadata["nbgrader"]["grade_id"])
+                self.log.debug(
+                    "Stripped hidden tests from %s", cell.metadata["nbgrader"]["grade_id"]
+                )
         return cell, resources
 
 
@@ -92,7 +97,9 @@ class CopySubmittedFiles(NbGraderPreprocessor):
     instructor's net is never released or copied over a student's). Only regular files (no
     links) up to ``max_bytes`` are copied. The sealed accuracy check reads submitted/ itself."""
 
-    files = List(Unicode(), ["best_net.npz"], help="file names copied beside the notebook").tag(config=True)
+    files = List(Unicode(), ["best_net.npz"], help="file names copied beside the notebook").tag(
+        config=True
+    )
     max_bytes = Int(256 * 2**20, help="larger files are not copied").tag(config=True)
 
     def preprocess(self, nb, resources):
@@ -115,19 +122,32 @@ class SealedChecks(NbGraderPreprocessor):
     """After execution: score every autograded test cell from the student's functions called on
     secret inputs in a fresh sandbox, compared in this (trusted) process with the reference."""
 
-    accuracy_full_at = Float(0.48, help="validation accuracy that earns full points").tag(config=True)
-    accuracy_zero_at = Float(0.35, help="validation accuracy at and below which no point is given"
-                             ).tag(config=True)
-    net_filename = Unicode("best_net.npz", help="the student's saved net, beside the notebook").tag(config=True)
+    accuracy_full_at = Float(0.48, help="validation accuracy that earns full points").tag(
+        config=True
+    )
+    accuracy_zero_at = Float(
+        0.35, help="validation accuracy at and below which no point is given"
+    ).tag(config=True)
+    net_filename = Unicode("best_net.npz", help="the student's saved net, beside the notebook").tag(
+        config=True
+    )
     timeout = Float(30.0, help="wall-clock seconds per sandboxed runner process").tag(config=True)
     cpu_seconds = Int(30, help="CPU seconds per sandboxed runner process").tag(config=True)
     memory_bytes = Int(2 * 2**30, help="address-space limit of the runner").tag(config=True)
-    reference_notebook = Unicode("", help="solution notebook holding the reference; default: the "
-                                 "course's source notebook of this assignment, else the kit's").tag(config=True)
-    course_root = Unicode("", help="folder of .grader_secret; default: CourseDirectory.root").tag(config=True)
-    allow_unsandboxed = Bool(False, help="DANGEROUS: run the sealed checks without bubblewrap where it "
-                             "is unavailable (same as CS231N_UNSAFE_NO_SANDBOX=1; "
-                             "c.SandboxedExecute.allow_unsandboxed also applies)").tag(config=True)
+    reference_notebook = Unicode(
+        "",
+        help="solution notebook holding the reference; default: the "
+        "course's source notebook of this assignment, else the kit's",
+    ).tag(config=True)
+    course_root = Unicode("", help="folder of .grader_secret; default: CourseDirectory.root").tag(
+        config=True
+    )
+    allow_unsandboxed = Bool(
+        False,
+        help="DANGEROUS: run the sealed checks without bubblewrap where it "
+        "is unavailable (same as CS231N_UNSAFE_NO_SANDBOX=1; "
+        "c.SandboxedExecute.allow_unsandboxed also applies)",
+    ).tag(config=True)
 
     def preprocess(self, nb, resources):
         sealed = [(cell, part) for cell in nb.cells if (part := part_of(cell))]
@@ -135,18 +155,31 @@ class SealedChecks(NbGraderPreprocessor):
             return nb, resources
         verdicts, started = {}, time.monotonic()
         try:
-            results = self.check(nb, resources, {part: float(cell.metadata["nbgrader"]["points"])
-                                                 for cell, part in sealed})
+            results = self.check(
+                nb,
+                resources,
+                {part: float(cell.metadata["nbgrader"]["points"]) for cell, part in sealed},
+            )
         except (SandboxUnavailable, ReferenceChanged, faults.GraderFault):
             raise  # the grader's own setup: an error of the run with instructions, never a zero
         except Exception:  # noqa: BLE001 - never abort: no verdict = 0 + flagged for review
-            self.log.error("Sealed checks failed for %s (its autograded cells score 0 and are flagged "
-                           "for manual review):\n%s", _who(resources), traceback.format_exc())
+            self.log.error(
+                "Sealed checks failed for %s (its autograded cells score 0 and are flagged "
+                "for manual review):\n%s",
+                _who(resources),
+                traceback.format_exc(),
+            )
             for cell, _ in sealed:
-                cell.outputs.append(nbformat.v4.new_output(
-                    "display_data", data={"text/plain": "The grader could not check this part; an "
-                                          "instructor will review it."},
-                    metadata={"cs231n": {"grader": True}}))
+                cell.outputs.append(
+                    nbformat.v4.new_output(
+                        "display_data",
+                        data={
+                            "text/plain": "The grader could not check this part; an "
+                            "instructor will review it."
+                        },
+                        metadata={"cs231n": {"grader": True}},
+                    )
+                )
             resources[RESOURCES_KEY] = {}
             return nb, resources
         for cell, part in sealed:
@@ -159,10 +192,15 @@ class SealedChecks(NbGraderPreprocessor):
             if res.errors:
                 self.log.info("%s %s: %s", _who(resources), part, " | ".join(res.errors[:3]))
         resources[RESOURCES_KEY] = verdicts
-        self.log.info("Sealed checks of %s: %s in %.1f s", _who(resources),
-                      ", ".join(f"{p} {format_score(results[p].score)}/{format_score(results[p].max_points)}"
-                                for _, p in sealed),
-                      time.monotonic() - started)
+        self.log.info(
+            "Sealed checks of %s: %s in %.1f s",
+            _who(resources),
+            ", ".join(
+                f"{p} {format_score(results[p].score)}/{format_score(results[p].max_points)}"
+                for _, p in sealed
+            ),
+            time.monotonic() - started,
+        )
         return nb, resources
 
     # the work ---------------------------------------------------------------------------------
@@ -179,35 +217,58 @@ class SealedChecks(NbGraderPreprocessor):
         if called:
             secret = grader_secret(self.course_root or cd.root)
             cases = [c for p in called for c in make_cases(p, secret, ref)]
-            run = functools.partial(run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None)
-            results, cell_errors = run_sealed(sealed_cells(nb), cases, limits=self._limits(), run=run)
+            run = functools.partial(
+                run_in_sandbox, allow_unsandboxed=self._unsandboxed_ok() or None
+            )
+            results, cell_errors = run_sealed(
+                sealed_cells(nb), cases, limits=self._limits(), run=run
+            )
             if faults.runner_never_ready(results):  # the student's cells, or the runner itself?
                 faults.probe_runner(self._limits(), run=run)
             for part in called:
                 part_cases = [c for c in cases if c.part == part]
                 out[part] = score_part(part, part_cases, results, ref, points[part], cell_errors)
         if "accuracy" in points:
-            net = Path(cd.format_path(cd.submitted_directory, info.get("student", "."),
-                                      info.get("assignment", "."))) / self.net_filename
+            net = (
+                Path(
+                    cd.format_path(
+                        cd.submitted_directory,
+                        info.get("student", "."),
+                        info.get("assignment", "."),
+                    )
+                )
+                / self.net_filename
+            )
             data = faults.evaluation_data()  # CIFAR-10 missing is the grader's fault, never a zero
-            out["accuracy"] = check_accuracy(net, ref, data=data, points=points["accuracy"],
-                                             full_at=self.accuracy_full_at, zero_at=self.accuracy_zero_at)
+            out["accuracy"] = check_accuracy(
+                net,
+                ref,
+                data=data,
+                points=points["accuracy"],
+                full_at=self.accuracy_full_at,
+                zero_at=self.accuracy_zero_at,
+            )
         return out
 
     def _unsandboxed_ok(self) -> bool:
         """The instructor's explicit opt-out: this trait or SandboxedExecute's (one switch for both)."""
-        return bool(self.allow_unsandboxed or self.config.SandboxedExecute.get("allow_unsandboxed", False))
+        return bool(
+            self.allow_unsandboxed or self.config.SandboxedExecute.get("allow_unsandboxed", False)
+        )
 
     def _limits(self):
         from cs231n_grader.sandbox import Limits
 
-        return Limits(wall_seconds=self.timeout, cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes)
+        return Limits(
+            wall_seconds=self.timeout, cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes
+        )
 
     def _reference_path(self, cd: CourseDirectory, info: dict) -> Path:
         if self.reference_notebook:
             return Path(self.reference_notebook)
         source = Path(cd.format_path(cd.source_directory, ".", info.get("assignment", "."))) / (
-            f"{info.get('notebook', '')}.ipynb")
+            f"{info.get('notebook', '')}.ipynb"
+        )
         return source if source.is_file() else default_notebook()
 
     def annotate(self, cell, res: PartResult) -> None:
@@ -218,13 +279,26 @@ class SealedChecks(NbGraderPreprocessor):
             text += "\n" + "\n".join(f"  ✗ {f}" for f in shown)
             if len(res.failures) > len(shown):
                 text += f"\n  … and {len(res.failures) - len(shown)} more"
-        cell.outputs.append(nbformat.v4.new_output(
-            "display_data", data={"text/plain": text}, metadata={"cs231n": {"grader": True}}))
-        cell.metadata["cs231n"] = {"verdict": {
-            "part": res.part, "checked": BY_NAME[res.part].what_is_checked(res.total),
-            "score": res.score, "max_points": res.max_points, "passed": res.passed, "total": res.total,
-            "diagnosis": {"id": res.diagnosis[0], "message": res.diagnosis[1]} if res.diagnosis else None,
-            "reason": res.note, "failures": res.failures}}
+        cell.outputs.append(
+            nbformat.v4.new_output(
+                "display_data", data={"text/plain": text}, metadata={"cs231n": {"grader": True}}
+            )
+        )
+        cell.metadata["cs231n"] = {
+            "verdict": {
+                "part": res.part,
+                "checked": BY_NAME[res.part].what_is_checked(res.total),
+                "score": res.score,
+                "max_points": res.max_points,
+                "passed": res.passed,
+                "total": res.total,
+                "diagnosis": {"id": res.diagnosis[0], "message": res.diagnosis[1]}
+                if res.diagnosis
+                else None,
+                "reason": res.note,
+                "failures": res.failures,
+            }
+        }
 
 
 def _who(resources) -> str:
@@ -241,24 +315,35 @@ class SaveSealedGrades(SaveAutoGrades):
     def _add_score(self, cell, resources) -> None:
         if part_of(cell) is None:
             super()._add_score(cell, resources)
-            grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
-                                              self.assignment_id, self.student_id)
+            grade = self.gradebook.find_grade(
+                cell.metadata["nbgrader"]["grade_id"],
+                self.notebook_id,
+                self.assignment_id,
+                self.student_id,
+            )
             if grade.auto_score is None and grade.manual_score is not None:
                 # an answer already graded by hand stays graded when the notebook is regraded
                 grade.needs_manual_grade = False
                 self.gradebook.db.commit()
             return None
         grade_id = cell.metadata["nbgrader"]["grade_id"]
-        grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
+        grade = self.gradebook.find_grade(
+            grade_id, self.notebook_id, self.assignment_id, self.student_id
+        )
         verdict = resources.get(RESOURCES_KEY, {}).get(grade_id)
         max_points = float(cell.metadata["nbgrader"]["points"])
         if verdict is None:
-            self.log.warning("No sealed verdict for %s of %s: scored 0 and flagged for review",
-                             grade_id, self.student_id)
+            self.log.warning(
+                "No sealed verdict for %s of %s: scored 0 and flagged for review",
+                grade_id,
+                self.student_id,
+            )
             grade.auto_score, grade.needs_manual_grade = 0.0, True
         else:
             grade.auto_score = max(0.0, min(float(verdict), max_points))
-            grade.needs_manual_grade = grade.manual_score is not None or grade_id in resources.get(REVIEW_KEY, ())
+            grade.needs_manual_grade = grade.manual_score is not None or grade_id in resources.get(
+                REVIEW_KEY, ()
+            )
         self.gradebook.db.commit()
 
 
@@ -272,11 +357,16 @@ class OverwriteReleasedCells(OverwriteCells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id:
             try:
-                source_cell = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+                source_cell = self.gradebook.find_source_cell(
+                    grade_id, self.notebook_id, self.assignment_id
+                )
             except MissingEntry:
                 source_cell = None
-            if source_cell is not None and source_cell.locked and cell.source == released_source(
-                    source_cell.source, self.config):
+            if (
+                source_cell is not None
+                and source_cell.locked
+                and cell.source == released_source(source_cell.source, self.config)
+            ):
                 cell.source = source_cell.source
         return super().preprocess_cell(cell, resources, cell_index)
 

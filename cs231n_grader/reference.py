@@ -11,6 +11,7 @@ trusts no tag.
     >>> ref = load_reference()
     >>> S2, cache = ref.forward(X, params)
 """
+
 from __future__ import annotations
 
 import functools
@@ -60,7 +61,9 @@ def solution_cells(nb, parts: tuple[str, ...] | None = PARTS) -> list[CodeCell]:
     solution cells (e.g. the hyperparameter search) are left out: they may do heavy work.
     """
     if isinstance(nb, (str, Path)):
-        nb = json.loads(Path(nb).read_text(encoding="utf-8"))  # plain JSON: fast, no nbformat import
+        nb = json.loads(
+            Path(nb).read_text(encoding="utf-8")
+        )  # plain JSON: fast, no nbformat import
     cells = []
     for index, cell in enumerate(nb["cells"]):
         if is_solution_cell(cell):
@@ -89,7 +92,8 @@ def _load_cached(path: str, mtime_ns: int) -> types.SimpleNamespace:
     if missing:
         raise RuntimeError(
             f"the solution notebook {path} has no solution cell with grade_id {missing}: "
-            "every part of docs/ARCHITECTURE.md needs one (nbgrader metadata solution: true)")
+            "every part of docs/ARCHITECTURE.md needs one (nbgrader metadata solution: true)"
+        )
     ns = exec_cells(cells)
     return types.SimpleNamespace(**ns)
 
@@ -105,7 +109,8 @@ def load_reference(notebook: str | Path | None = None) -> types.SimpleNamespace:
         raise FileNotFoundError(
             f"reference notebook not found: {path}. The grader loads the reference solution from "
             "solutions/two_layer_net/two_layer_net.ipynb in the repository; restore it (git checkout) "
-            "or pass the notebook path explicitly.")
+            "or pass the notebook path explicitly."
+        )
     path = path.resolve()
     return _load_cached(str(path), path.stat().st_mtime_ns)
 
@@ -123,16 +128,22 @@ def _read_plain(path: Path) -> bytes:
     """The bytes of path, refusing a link (the file or its two parent folders) or a special file."""
     for folder in (path.parent, path.parent.parent):
         if folder.is_symlink():
-            raise ReferenceChanged(f"{folder} is a link: the reference must be a plain file in the course")
+            raise ReferenceChanged(
+                f"{folder} is a link: the reference must be a plain file in the course"
+            )
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        raise ReferenceChanged(f"cannot open {path} as a plain file ({exc.strerror}): restore it from "
-                               "version control (git checkout solutions/)") from None
+        raise ReferenceChanged(
+            f"cannot open {path} as a plain file ({exc.strerror}): restore it from "
+            "version control (git checkout solutions/)"
+        ) from None
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_NOTEBOOK_BYTES:
-            raise ReferenceChanged(f"{path} is not a plain notebook file: restore it (git checkout solutions/)")
+            raise ReferenceChanged(
+                f"{path} is not a plain notebook file: restore it (git checkout solutions/)"
+            )
         return fh.read(MAX_NOTEBOOK_BYTES + 1)
 
 
@@ -146,14 +157,18 @@ def verified_reference(notebook: str | Path) -> types.SimpleNamespace:
     pinned = _PINNED.get(str(path))
     if pinned is not None:
         if pinned[0] != digest:
-            raise ReferenceChanged(f"{path} changed during grading (sha256 {pinned[0][:12]} -> {digest[:12]}): "
-                                   "grading stops; restore it (git checkout solutions/) and grade again")
+            raise ReferenceChanged(
+                f"{path} changed during grading (sha256 {pinned[0][:12]} -> {digest[:12]}): "
+                "grading stops; restore it (git checkout solutions/) and grade again"
+            )
         return pinned[1]
     nb = json.loads(data)
     cells = solution_cells(nb)
     missing = [part for part in PARTS if part not in {c.key for c in cells}]
     if missing:
-        raise RuntimeError(f"the solution notebook {path} has no solution cell with grade_id {missing}")
+        raise RuntimeError(
+            f"the solution notebook {path} has no solution cell with grade_id {missing}"
+        )
     ref = types.SimpleNamespace(**exec_cells(cells))
     _PINNED[str(path)] = (digest, ref)
     return ref

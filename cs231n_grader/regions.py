@@ -8,10 +8,13 @@ autograde, ``HideHiddenTests`` and ``TrimTracebacks`` at feedback) subclass ``Cl
 for those traits and call this one parser. Unlike nbgrader's, it never raises: an unterminated
 region runs to the end of the cell, because grading must go on.
 """
+
 from __future__ import annotations
 
 #: the line left where a hidden-test block was (autograded notebooks and feedback)
-HIDDEN_NOTE = "# (hidden tests: the grader runs them outside this notebook, on inputs you have not seen)"
+HIDDEN_NOTE = (
+    "# (hidden tests: the grader runs them outside this notebook, on inputs you have not seen)"
+)
 
 
 def find_regions(lines: list[str], begin: str, end: str) -> list[tuple[int, int]]:
@@ -36,13 +39,15 @@ def remove_regions(source: str, begin: str, end: str, note: str) -> tuple[str, b
     kept, last = [], -1
     for first, stop in find_regions(lines, begin, end):
         indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
-        kept += lines[last + 1:first] + [indent + note]
+        kept += lines[last + 1 : first] + [indent + note]
         last = stop
-    kept += lines[last + 1:]
+    kept += lines[last + 1 :]
     return "\n".join(kept), last >= 0
 
 
 def region_line_numbers(source: str, begin: str, end: str) -> set[int]:
     """1-based numbers of the lines of ``source`` inside regions, delimiter lines included."""
     lines = source.split("\n")
-    return {n + 1 for first, stop in find_regions(lines, begin, end) for n in range(first, stop + 1)}
+    return {
+        n + 1 for first, stop in find_regions(lines, begin, end) for n in range(first, stop + 1)
+    }

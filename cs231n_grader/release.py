@@ -21,6 +21,7 @@ The message never carries instructions of its own: everything a student is told 
 text, which the leak test (tests/test_leak.py) searches with the rest of the release. Text after
 ``BEGIN SOLUTION:`` on the marker line is never released (a warning says to move it into the TODO).
 """
+
 from __future__ import annotations
 
 import re
@@ -35,11 +36,15 @@ DEF_RE = re.compile(r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)\s*\(")
 STUB_COMMENT, STUB_RAISE = "# YOUR CODE HERE", "raise NotImplementedError()"
 
 
-def marker_patterns(begin: str = "BEGIN SOLUTION", end: str = "END SOLUTION") -> tuple[re.Pattern, re.Pattern]:
+def marker_patterns(
+    begin: str = "BEGIN SOLUTION", end: str = "END SOLUTION"
+) -> tuple[re.Pattern, re.Pattern]:
     """Regexes of a region's begin line (``### BEGIN SOLUTION`` with an optional ``: hint``, the
     rest of the line) and end line, for ClearSolutions' ``begin/end_solution_delimeter`` values
     (the ``#`` comment mark is optional, as nbgrader now writes it into the delimiter)."""
-    begin_re = re.compile(rf"^(?P<indent>\s*)(?:#+\s*)?{re.escape(begin)}\s*(?::\s*(?P<hint>.*?))?\s*$")
+    begin_re = re.compile(
+        rf"^(?P<indent>\s*)(?:#+\s*)?{re.escape(begin)}\s*(?::\s*(?P<hint>.*?))?\s*$"
+    )
     end_re = re.compile(rf"^\s*(?:#+\s*)?{re.escape(end)}\s*$")
     return begin_re, end_re
 
@@ -79,17 +84,24 @@ class ClearSolutionsNamingTodos(ClearSolutions):
     stub_message = Unicode(
         "{name}: implement the TODO above this line",
         help="Message of the stub's NotImplementedError; {name} is the enclosing function "
-             "(or the cell's grade_id outside a function). Keep it free of instructions.",
+        "(or the cell's grade_id outside a function). Keep it free of instructions.",
     ).tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
         """Clear the cell as nbgrader does, then name its stubs (python solution code cells)."""
         if self.begin_solution_delimeter + ":" in cell.source:
-            self.log.warning("text after '%s:' is never released; move it into the # TODO comment "
-                             "above the region (cell %s)", self.begin_solution_delimeter,
-                             cell.metadata.get("nbgrader", {}).get("grade_id", cell_index))
+            self.log.warning(
+                "text after '%s:' is never released; move it into the # TODO comment "
+                "above the region (cell %s)",
+                self.begin_solution_delimeter,
+                cell.metadata.get("nbgrader", {}).get("grade_id", cell_index),
+            )
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
-        if cell.cell_type == "code" and resources["language"] == "python" and utils.is_solution(cell):
+        if (
+            cell.cell_type == "code"
+            and resources["language"] == "python"
+            and utils.is_solution(cell)
+        ):
             fallback = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {cell_index}"
             cell.source = name_stubs(cell.source, fallback, self.stub_message)
         return cell, resources
@@ -102,6 +114,8 @@ def release_preprocessors() -> list:
 
     stock = GenerateAssignment.class_traits()["preprocessors"].default()
     if ClearSolutions not in stock:
-        raise RuntimeError("nbgrader's GenerateAssignment no longer lists ClearSolutions: "
-                           "update cs231n_grader.release for this nbgrader version")
+        raise RuntimeError(
+            "nbgrader's GenerateAssignment no longer lists ClearSolutions: "
+            "update cs231n_grader.release for this nbgrader version"
+        )
     return [ClearSolutionsNamingTodos if p is ClearSolutions else p for p in stock]

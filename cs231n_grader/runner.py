@@ -21,6 +21,7 @@ predict() with stand-in helpers, so they are graded on their own; backward() wit
 counted). This module never decides a grade; the trusted side (compare.py, scoring.py)
 does, and everything here is visible to the student's code anyway (no secret lives in this file).
 """
+
 from __future__ import annotations
 
 import io
@@ -59,7 +60,9 @@ MAX_ERROR_CHARS = 600
 
 
 # --- request -------------------------------------------------------------------------------
-def encode_request(cells: list[CodeCell], calls: list[dict], arrays: dict[str, np.ndarray]) -> bytes:
+def encode_request(
+    cells: list[CodeCell], calls: list[dict], arrays: dict[str, np.ndarray]
+) -> bytes:
     """Serialise the student's cells, the calls and their input arrays into one npz."""
     manifest = {"cells": [{"key": c.key, "source": c.source} for c in cells], "calls": calls}
     payload = {MANIFEST: np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)}
@@ -87,18 +90,19 @@ def encode_frame(meta: dict, arrays: dict[str, np.ndarray]) -> bytes:
     return len(body).to_bytes(8, "big") + body
 
 
-def decode_frames(stream: bytes, max_frame_bytes: int = 64 * 2**20,
-                  max_frames: int = 1000) -> tuple[list[tuple[dict, dict]], str | None]:
+def decode_frames(
+    stream: bytes, max_frame_bytes: int = 64 * 2**20, max_frames: int = 1000
+) -> tuple[list[tuple[dict, dict]], str | None]:
     """Parse frames (trusted side). Returns ``(frames, problem)``; ``problem`` says why parsing
     stopped early (truncated or oversized frame, bad npz), else None. Never unpickles."""
     frames, pos = [], 0
     while pos < len(stream) and len(frames) < max_frames:
         if pos + 8 > len(stream):
             return frames, "truncated frame header"
-        size = int.from_bytes(stream[pos:pos + 8], "big")
+        size = int.from_bytes(stream[pos : pos + 8], "big")
         if size > max_frame_bytes:
             return frames, f"frame of {size} bytes exceeds the {max_frame_bytes}-byte limit"
-        body = stream[pos + 8:pos + 8 + size]
+        body = stream[pos + 8 : pos + 8 + size]
         if len(body) < size:
             return frames, "truncated frame (the runner stopped while writing)"
         pos += 8 + size
@@ -123,7 +127,10 @@ def run_call(call: dict, namespace: dict, arrays: dict[str, np.ndarray]) -> tupl
         fn = namespace.get(call["part"])
         if not callable(fn):
             raise NameError(f"no function {call['part']}() is defined by your solution cells")
-        outputs, error = call_part(call["part"], fn, inputs, call.get("scalars", {})), {"error": None}
+        outputs, error = (
+            call_part(call["part"], fn, inputs, call.get("scalars", {})),
+            {"error": None},
+        )
     except BaseException as exc:  # noqa: BLE001 - student errors are results, even SystemExit
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -135,15 +142,20 @@ def run_call(call: dict, namespace: dict, arrays: dict[str, np.ndarray]) -> tupl
 def error_info(exc: BaseException) -> dict:
     """What went wrong, for the trusted side: exception type, the innermost student cell and line,
     and the message (truncated; shown only to the instructor, never in feedback)."""
-    frames = [(f.filename, f.lineno) for f in traceback.extract_tb(exc.__traceback__)
-              if f.filename.startswith("<cell ")]
+    frames = [
+        (f.filename, f.lineno)
+        for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename.startswith("<cell ")
+    ]
     if isinstance(exc, SyntaxError) and str(exc.filename).startswith("<cell "):
         frames.append((exc.filename, exc.lineno))  # a cell that does not compile has no frame
     text = f"{type(exc).__name__}: {exc}"
-    return {"error": text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " …",
-            "error_type": type(exc).__name__,
-            "error_cell": frames[-1][0][len("<cell "):-1] if frames else None,
-            "error_line": frames[-1][1] if frames else None}
+    return {
+        "error": text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " …",
+        "error_type": type(exc).__name__,
+        "error_cell": frames[-1][0][len("<cell ") : -1] if frames else None,
+        "error_line": frames[-1][1] if frames else None,
+    }
 
 
 def run_request(data: bytes, write) -> None:
@@ -156,7 +168,11 @@ def run_request(data: bytes, write) -> None:
     errors: dict[str, BaseException] = {}
     namespace = exec_sealed(cells, {"__name__": "__cs231n_cells__", "np": np}, errors)
     _only_in(pid)
-    write(encode_frame({"id": READY, "cell_errors": {k: error_info(e) for k, e in errors.items()}}, {}))
+    write(
+        encode_frame(
+            {"id": READY, "cell_errors": {k: error_info(e) for k, e in errors.items()}}, {}
+        )
+    )
     for call in calls:
         meta, outputs = run_call(call, namespace, arrays)
         _only_in(pid)
@@ -182,7 +198,7 @@ def main() -> int:
     def write(frame: bytes) -> None:
         view = memoryview(frame)
         while view:
-            view = view[os.write(out_fd, view):]
+            view = view[os.write(out_fd, view) :]
 
     run_request(data, write)
     os.close(out_fd)

@@ -23,6 +23,7 @@ from ``nbgrader_config.py``; the kit plugs in there::
   keeps only integer sizes; metadata the templates print raw (``grade_id``, execution counts,
   widget state) is made plain.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,14 +35,71 @@ from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from pygments.token import STANDARD_TYPES
 
-TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd",
-        "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3",
-        "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s",
-        "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
-        "th", "thead", "tr", "tt", "u", "ul", "var"}
-ATTRIBUTES = {"*": {"class", "id", "title"}, "a": {"href"},
-              "img": {"src", "alt", "width", "height"},
-              "td": {"colspan", "rowspan", "align"}, "th": {"colspan", "rowspan", "align"}}
+TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+}
+ATTRIBUTES = {
+    "*": {"class", "id", "title"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align"},
+}
 ID_PREFIX = "user-content-"
 #: classes nbconvert's own rendering uses (pygments tokens, anchors, pandas tables); any other
 #: class is dropped, so an answer cannot borrow the grading page's (bootstrap's) classes
@@ -54,8 +112,16 @@ RELATIVE_IMAGE = re.compile(r"(?!.*\.\.)(?!.*//)[A-Za-z0-9_][A-Za-z0-9_./-]*\.(?
 NUMBER = re.compile(r"[0-9]{1,5}%?")
 
 #: output MIME types rendered as text, pictures or sanitised HTML; any other is withheld
-SAFE_MIME = ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg",
-             "image/gif", "image/svg+xml")
+SAFE_MIME = (
+    "text/plain",
+    "text/html",
+    "text/markdown",
+    "text/latex",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/svg+xml",
+)
 IMAGE_MIME = ("image/png", "image/jpeg", "image/gif")
 ATTACHMENT_MIME = IMAGE_MIME + ("image/svg+xml",)  # shown through <img>, where SVG runs nothing
 BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
@@ -66,6 +132,7 @@ WITHHELD = "[{types} output not shown: scripts and widgets from submissions neve
 
 
 # --- HTML --------------------------------------------------------------------------------------
+
 
 def _attribute(tag: str, name: str, value: str) -> str | None:
     """nh3 attribute filter: the value to keep, or None to drop the attribute."""
@@ -96,9 +163,15 @@ def _prefixed(element_id: str) -> str:
 def clean_html(html) -> str:
     """Sanitise an HTML fragment (str or bytes) with the kit's allow-list; returns HTML."""
     html = html.decode("utf-8", "replace") if isinstance(html, bytes) else str(html)
-    return nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, attribute_filter=_attribute,
-                     url_schemes={"http", "https", "mailto", "data"}, strip_comments=True,
-                     link_rel="noopener noreferrer nofollow")
+    return nh3.clean(
+        html,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        attribute_filter=_attribute,
+        url_schemes={"http", "https", "mailto", "data"},
+        strip_comments=True,
+        link_rel="noopener noreferrer nofollow",
+    )
 
 
 @pass_context
@@ -110,8 +183,13 @@ def markdown2html(context, source: str) -> str:
     """
     cell = context.get("cell", {}) or {}
     attachments = _Attachments(cell.get("attachments", {}) if hasattr(cell, "get") else {})
-    renderer = IPythonRenderer(escape=False, attachments=attachments, embed_images=False,
-                               exclude_anchor_links=False, anchor_link_text="¶")
+    renderer = IPythonRenderer(
+        escape=False,
+        attachments=attachments,
+        embed_images=False,
+        exclude_anchor_links=False,
+        anchor_link_text="¶",
+    )
     return clean_html(MarkdownWithMath(renderer=renderer).render(str(source)))
 
 
@@ -132,6 +210,7 @@ FILTERS = {"markdown2html": markdown2html, "clean_html": clean_html}
 
 # --- the notebook ------------------------------------------------------------------------------
 
+
 class InertNotebook(Preprocessor):
     """Make everything a submission wrote render as inert text, pictures and sanitised HTML."""
 
@@ -148,14 +227,18 @@ class InertNotebook(Preprocessor):
                 nbgrader["grade_id"] = f"cell-{index}"  # printed raw into ids and links
         tags = cell.metadata.get("tags")
         if tags is not None:
-            cell.metadata["tags"] = [t for t in tags if isinstance(t, str) and GRADE_ID.fullmatch(t)]
+            cell.metadata["tags"] = [
+                t for t in tags if isinstance(t, str) and GRADE_ID.fullmatch(t)
+            ]
         if "attachments" in cell:
             cell.attachments = safe_attachments(cell.attachments)
         if cell.cell_type == "raw":
             cell.source = clean_html(cell.source)
         if cell.cell_type == "code":
             count = cell.get("execution_count")
-            cell.execution_count = count if isinstance(count, int) and not isinstance(count, bool) else None
+            cell.execution_count = (
+                count if isinstance(count, int) and not isinstance(count, bool) else None
+            )
             cell.outputs = [safe_output(output) for output in cell.get("outputs", [])]
         return cell, resources
 
@@ -166,8 +249,11 @@ def safe_attachments(attachments) -> dict:
     for name, bundle in (attachments or {}).items():
         if not isinstance(bundle, dict):
             continue
-        images = {m: d for m, d in bundle.items()
-                  if m in ATTACHMENT_MIME and isinstance(d, str) and BASE64.fullmatch(d)}
+        images = {
+            m: d
+            for m, d in bundle.items()
+            if m in ATTACHMENT_MIME and isinstance(d, str) and BASE64.fullmatch(d)
+        }
         if images:
             kept[str(name)] = images
     return kept
@@ -202,8 +288,14 @@ def safe_metadata(metadata) -> dict:
     for mime in IMAGE_MIME:
         sizes = metadata.get(mime)
         if isinstance(sizes, dict):
-            ints = {k: v for k, v in sizes.items() if k in ("width", "height")
-                    and isinstance(v, int) and not isinstance(v, bool) and 0 < v < 100_000}
+            ints = {
+                k: v
+                for k, v in sizes.items()
+                if k in ("width", "height")
+                and isinstance(v, int)
+                and not isinstance(v, bool)
+                and 0 < v < 100_000
+            }
             if ints:
                 kept[mime] = ints
     return kept

@@ -36,6 +36,7 @@ with `SandboxUnavailable`, unless the instructor opts out explicitly with the en
 ``CS231N_UNSAFE_NO_SANDBOX=1`` (or ``allow_unsandboxed=True``): then the code runs with rlimits only and
 a loud warning is logged on every run.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,12 +68,25 @@ ROOT_UID_RANGE = (1_900_000_000, 1_900_000_000 + 2**20)
 """When the grader is root, each run gets a fresh unused host uid from this range: RLIMIT_NPROC is
 counted per host uid, so one sandbox's fork storm cannot starve another sandbox running alongside."""
 UNSAFE_ENV_VAR = "CS231N_UNSAFE_NO_SANDBOX"
-INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: "
-                "`dnf install bubblewrap`; conda: `conda install -c conda-forge bubblewrap`) on a Linux "
-                "host that allows namespaces. To grade WITHOUT isolation anyway (student code can then read "
-                f"and damage course files), set {UNSAFE_ENV_VAR}=1.")
-ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "localtime",
-             "nsswitch.conf", "hosts", "mime.types", "host.conf", "gai.conf")
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: "
+    "`dnf install bubblewrap`; conda: `conda install -c conda-forge bubblewrap`) on a Linux "
+    "host that allows namespaces. To grade WITHOUT isolation anyway (student code can then read "
+    f"and damage course files), set {UNSAFE_ENV_VAR}=1."
+)
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "fonts",
+    "localtime",
+    "nsswitch.conf",
+    "hosts",
+    "mime.types",
+    "host.conf",
+    "gai.conf",
+)
 MAX_COPY_DEPTH = 4
 """Folders deeper than this below workdir are not copied into the sandbox."""
 
@@ -85,6 +99,7 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Resource limits for one sandboxed run. Per process: CPU, file size, address space; for the
     whole sandbox (cgroup, root only): memory_bytes and max_processes; disk: the private home's size."""
+
     cpu_seconds: int = 60
     wall_seconds: float = 120.0
     memory_bytes: int = 2 * 2**30
@@ -98,6 +113,7 @@ class Limits:
 @dataclass
 class SandboxResult:
     """What happened. returncode: exit status, negative signal number when killed, None on timeout."""
+
     returncode: int | None
     stdout: bytes
     stderr: bytes
@@ -142,9 +158,11 @@ def sandbox_available() -> tuple[bool, str]:
         return False, f"bubblewrap failed to start ({exc}); {INSTALL_HINT}"
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip()
-        return False, (f"bubblewrap cannot create a sandbox here ({msg}); enable unprivileged user "
-                       "namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root; "
-                       f"{INSTALL_HINT}")
+        return False, (
+            f"bubblewrap cannot create a sandbox here ({msg}); enable unprivileged user "
+            "namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root; "
+            f"{INSTALL_HINT}"
+        )
     return True, ""
 
 
@@ -159,7 +177,9 @@ def require_sandbox(allow_unsandboxed: bool | None = None, probe: bool = True) -
     if probe:
         ok, why = sandbox_available()
     else:
-        missing = _helpers_missing() if sys.platform.startswith("linux") else ["bubblewrap (Linux only)"]
+        missing = (
+            _helpers_missing() if sys.platform.startswith("linux") else ["bubblewrap (Linux only)"]
+        )
         ok, why = not missing, f"{', '.join(missing)} not found on PATH; {INSTALL_HINT}"
     if not ok:
         raise SandboxUnavailable(f"Refusing to run student code without a sandbox: {why}")
@@ -168,8 +188,11 @@ def require_sandbox(allow_unsandboxed: bool | None = None, probe: bool = True) -
 
 def warn_unsafe() -> None:
     """The loud warning logged on every unsandboxed run."""
-    log.warning("!!! %s is set: student code runs WITHOUT a sandbox (rlimits only). It can read "
-                "solutions/ and the gradebook, change grades and use the network. !!!", UNSAFE_ENV_VAR)
+    log.warning(
+        "!!! %s is set: student code runs WITHOUT a sandbox (rlimits only). It can read "
+        "solutions/ and the gradebook, change grades and use the network. !!!",
+        UNSAFE_ENV_VAR,
+    )
 
 
 # --------------------------------------------------------------------------- command line
@@ -184,7 +207,7 @@ def _as_pair(item) -> tuple[Path, str]:
 def _ancestors(dest: str) -> list[str]:
     """'/a/b/c' -> ['/a', '/a/b'] (the folders bubblewrap must create before binding dest)."""
     parts = Path(dest).parts[1:-1]
-    return ["/" + "/".join(parts[:i + 1]) for i in range(len(parts))]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _mkdirs(dest: str, made: set[str]) -> list[str]:
@@ -231,11 +254,20 @@ def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     threads = str(min(2, os.cpu_count() or 1))
     base = {
         "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": SANDBOX_HOME, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
-        "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib",
-        "IPYTHONDIR": "/tmp/ipython", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
-        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-        "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+        "HOME": SANDBOX_HOME,
+        "USER": "student",
+        "LOGNAME": "student",
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "IPYTHONDIR": "/tmp/ipython",
+        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
     }
     if "NBGRADER_EXECUTION" in os.environ:
         base["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
@@ -255,20 +287,40 @@ def _launcher(limits: Limits, root_mode: bool, uid: int) -> list[str]:
 
     Setting the limits here rather than in a preexec_fn lets Python start bubblewrap with vfork (fast
     even from a big grader process); RLIMIT_NPROC must be set inside anyway (see module docstring)."""
-    args = ["prlimit", f"--nproc={limits.max_processes}:{limits.max_processes}",
-            f"--as={limits.memory_bytes}:{limits.memory_bytes}",
-            f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
-            f"--fsize={limits.max_file_bytes}:{limits.max_file_bytes}", "--core=0:0", "--"]
+    args = [
+        "prlimit",
+        f"--nproc={limits.max_processes}:{limits.max_processes}",
+        f"--as={limits.memory_bytes}:{limits.memory_bytes}",
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
+        f"--fsize={limits.max_file_bytes}:{limits.max_file_bytes}",
+        "--core=0:0",
+        "--",
+    ]
     if root_mode:
-        args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                 "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--"]
+        args += [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--bounding-set=-all",
+            "--inh-caps=-all",
+            "--",
+        ]
     return args
 
 
-def bwrap_argv(ro_binds: Iterable = (), *, rw_binds: Iterable = (), env: Mapping[str, str] | None = None,
-               limits: Limits = Limits(), data_fds: Mapping[str, int] | None = None,
-               home: PrivateCopy | None = None, with_launcher: bool = True,
-               uid: int = SANDBOX_UID) -> list[str]:
+def bwrap_argv(
+    ro_binds: Iterable = (),
+    *,
+    rw_binds: Iterable = (),
+    env: Mapping[str, str] | None = None,
+    limits: Limits = Limits(),
+    data_fds: Mapping[str, int] | None = None,
+    home: PrivateCopy | None = None,
+    with_launcher: bool = True,
+    uid: int = SANDBOX_UID,
+) -> list[str]:
     """The bubblewrap command line up to (not including) the command to run.
 
     SANDBOX_HOME (cwd) is a tmpfs of limits.max_disk_bytes filled with ``home`` (see private_copy;
@@ -279,16 +331,37 @@ def bwrap_argv(ro_binds: Iterable = (), *, rw_binds: Iterable = (), env: Mapping
     """
     root_mode = os.geteuid() == 0
     made: set[str] = set()
-    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
-            "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    args = [
+        "bwrap",
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+    ]
     if not root_mode:
-        args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--disable-userns"]
+        args += [
+            "--unshare-user",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--disable-userns",
+        ]
     args += _system_args(made)
     args += ["--proc", "/proc", "--dev", "/dev"]
-    for dest, size, mode in (("/tmp", 4 * limits.max_file_bytes, "1777"),
-                             ("/dev/shm", limits.max_file_bytes, "1777")):
+    for dest, size, mode in (
+        ("/tmp", 4 * limits.max_file_bytes, "1777"),
+        ("/dev/shm", limits.max_file_bytes, "1777"),
+    ):
         args += ["--perms", mode, "--size", str(size), "--tmpfs", dest]
-    made.update({"/proc", "/dev", "/tmp", "/dev/shm"})  # exist now: binds below them keep their modes
+    made.update(
+        {"/proc", "/dev", "/tmp", "/dev/shm"}
+    )  # exist now: binds below them keep their modes
     for src in interpreter_binds():
         args += _mkdirs(str(src), made) + ["--ro-bind", str(src), str(src)]
     for item in ro_binds:
@@ -300,8 +373,14 @@ def bwrap_argv(ro_binds: Iterable = (), *, rw_binds: Iterable = (), env: Mapping
     for dest, fd in (data_fds or {}).items():
         args += _mkdirs(dest, made) + ["--perms", "0644", "--ro-bind-data", str(fd), dest]
     # world-writable is safe here: only the student's uid exists inside, and root made the tmpfs
-    args += _mkdirs(SANDBOX_HOME, made) + ["--perms", "0777", "--size", str(limits.max_disk_bytes),
-                                           "--tmpfs", SANDBOX_HOME]
+    args += _mkdirs(SANDBOX_HOME, made) + [
+        "--perms",
+        "0777",
+        "--size",
+        str(limits.max_disk_bytes),
+        "--tmpfs",
+        SANDBOX_HOME,
+    ]
     args += home.args if home else []
     # the root itself read-only (as a user namespace it would be a writable, unbounded tmpfs)
     args += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--clearenv"]
@@ -317,6 +396,7 @@ class PrivateCopy:
 
     args: bwrap ``--dir`` / ``--file FD`` arguments; fds: the open files (pass them to bubblewrap,
     then close()); skipped: what was left out and why (links, special files, over the bounds)."""
+
     args: list[str]
     fds: list[int]
     skipped: list[str]
@@ -356,7 +436,9 @@ def private_copy(workdir: Path, limits: Limits) -> PrivateCopy:
         for entry in entries:
             dest = f"{inside}/{entry.name}"
             if copy.args.count("--dir") + len(copy.fds) >= limits.max_copied_files:
-                copy.skipped.append(f"{dest}: more than {limits.max_copied_files} files and folders")
+                copy.skipped.append(
+                    f"{dest}: more than {limits.max_copied_files} files and folders"
+                )
             elif entry.is_dir(follow_symlinks=False):
                 if depth + 1 >= MAX_COPY_DEPTH:
                     copy.skipped.append(f"{dest}: folders nested deeper than {MAX_COPY_DEPTH}")
@@ -367,7 +449,9 @@ def private_copy(workdir: Path, limits: Limits) -> PrivateCopy:
                 copy.skipped.append(f"{dest}: not a regular file (link or special file)")
             elif opened[1] > budget:
                 os.close(opened[0])
-                copy.skipped.append(f"{dest}: over the {limits.max_disk_bytes} bytes of the private copy")
+                copy.skipped.append(
+                    f"{dest}: over the {limits.max_disk_bytes} bytes of the private copy"
+                )
             else:
                 budget -= opened[1]
                 copy.fds.append(opened[0])
@@ -378,11 +462,13 @@ def private_copy(workdir: Path, limits: Limits) -> PrivateCopy:
 # --------------------------------------------------------------------------- limits, ownership
 def limit_preexec(limits: Limits):
     """A preexec_fn applying RLIMIT_AS/CPU/FSIZE/CORE in the child (only for the unsandboxed opt-out)."""
+
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
+
     return apply
 
 
@@ -430,8 +516,10 @@ def _strip_setid(top: Path) -> None:
 
 def _passwd_data(uid: int) -> tuple[bytes, bytes]:
     """Synthetic /etc/passwd and /etc/group naming only root and the student."""
-    passwd = (f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
-              f"student:x:{uid}:{uid}:student:{SANDBOX_HOME}:/bin/sh\n")
+    passwd = (
+        f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+        f"student:x:{uid}:{uid}:student:{SANDBOX_HOME}:/bin/sh\n"
+    )
     group = f"root:x:0:\nstudent:x:{uid}:\n"
     return passwd.encode(), group.encode()
 
@@ -460,7 +548,9 @@ class _Capture:
 
     def value(self) -> bytes:
         out = b"".join(self.chunks)
-        return out + (truncation_note("the process", format_bytes(self.cap)).encode() if self.dropped else b"")
+        return out + (
+            truncation_note("the process", format_bytes(self.cap)).encode() if self.dropped else b""
+        )
 
 
 def _pump(proc: subprocess.Popen, stdin: bytes, limits: Limits, deadline: float):
@@ -501,11 +591,11 @@ def _pump(proc: subprocess.Popen, stdin: bytes, limits: Limits, deadline: float)
 def _write_some(proc: subprocess.Popen, sel, pending: memoryview) -> memoryview:
     """Write as much of stdin as the pipe takes; close it when done or when the reader is gone."""
     try:
-        pending = pending[os.write(proc.stdin.fileno(), pending[:1 << 16]):]
+        pending = pending[os.write(proc.stdin.fileno(), pending[: 1 << 16]) :]
     except (BrokenPipeError, BlockingIOError) as exc:
         if isinstance(exc, BlockingIOError):
             return pending
-        pending = pending[len(pending):]
+        pending = pending[len(pending) :]
     if not pending:
         sel.unregister(proc.stdin)
         proc.stdin.close()
@@ -558,15 +648,28 @@ def _unsafe_translate(value: str, mapping: Mapping[str, str]) -> str:
     """In unsafe mode, rewrite sandbox paths in argv/env to the host paths they stand for."""
     for dest, src in mapping.items():
         if value == dest or value.startswith(dest + "/"):
-            return src + value[len(dest):]
+            return src + value[len(dest) :]
     return value
 
 
-def _start(argv: Sequence[str], workdir: Path, ro_binds, rw_binds, env, limits: Limits, sandboxed: bool,
-           uid: int, group: cgroup.SandboxCgroup | None = None):
+def _start(
+    argv: Sequence[str],
+    workdir: Path,
+    ro_binds,
+    rw_binds,
+    env,
+    limits: Limits,
+    sandboxed: bool,
+    uid: int,
+    group: cgroup.SandboxCgroup | None = None,
+):
     """Popen the sandboxed (or, opted out, the plain) command. -> (proc, bwrap status fd or None)."""
-    common = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                  start_new_session=True)
+    common = dict(
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     if group is not None:  # bubblewrap joins the cgroup before it starts anything
         common["preexec_fn"] = group.enter
     if not sandboxed:
@@ -583,10 +686,14 @@ def _start(argv: Sequence[str], workdir: Path, ro_binds, rw_binds, env, limits: 
     for item in home.skipped:
         log.warning("not copied into the sandbox: %s", item)
     status_r, status_w = os.pipe()
-    cmd = bwrap_argv(ro_binds, rw_binds=rw_binds, env=env, limits=limits, data_fds=fds, home=home, uid=uid)
+    cmd = bwrap_argv(
+        ro_binds, rw_binds=rw_binds, env=env, limits=limits, data_fds=fds, home=home, uid=uid
+    )
     cmd[1:1] = ["--json-status-fd", str(status_w)]
     try:
-        proc = subprocess.Popen(cmd + list(argv), pass_fds=[*fds.values(), *home.fds, status_w], **common)
+        proc = subprocess.Popen(
+            cmd + list(argv), pass_fds=[*fds.values(), *home.fds, status_w], **common
+        )
     except FileNotFoundError as exc:
         os.close(status_r)
         raise SandboxUnavailable(f"cannot start bubblewrap ({exc}); {INSTALL_HINT}") from exc
@@ -609,9 +716,17 @@ def _child_started(status_fd: int) -> bool:
     return b'"child-pid"' in data
 
 
-def run_sandboxed(argv: Sequence[str], *, workdir: Path, ro_binds: Iterable = (), stdin: bytes = b"",
-                  env: Mapping[str, str] | None = None, limits: Limits = Limits(),
-                  allow_unsandboxed: bool | None = None, rw_binds: Iterable = ()) -> SandboxResult:
+def run_sandboxed(
+    argv: Sequence[str],
+    *,
+    workdir: Path,
+    ro_binds: Iterable = (),
+    stdin: bytes = b"",
+    env: Mapping[str, str] | None = None,
+    limits: Limits = Limits(),
+    allow_unsandboxed: bool | None = None,
+    rw_binds: Iterable = (),
+) -> SandboxResult:
     """Run argv inside the sandbox, its cwd/$HOME a private copy of workdir (see private_copy).
 
     Nothing the command writes comes back to workdir or anywhere else on the host (only stdout and
@@ -624,18 +739,28 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, ro_binds: Iterable = ()
     """
     workdir = Path(workdir)
     if not workdir.is_dir():
-        raise FileNotFoundError(f"sandbox workdir {workdir} does not exist: create the private copy first")
+        raise FileNotFoundError(
+            f"sandbox workdir {workdir} does not exist: create the private copy first"
+        )
     ro_binds, rw_binds = list(ro_binds), list(rw_binds)
     sandboxed = require_sandbox(allow_unsandboxed, probe=False)
     uid = sandbox_uid()
     owners = give_to_sandbox(*(_as_pair(b)[0] for b in rw_binds), uid=uid) if sandboxed else {}
-    group = cgroup.create(limits.memory_bytes, limits.max_processes) if sandboxed and os.geteuid() == 0 else None
+    group = (
+        cgroup.create(limits.memory_bytes, limits.max_processes)
+        if sandboxed and os.geteuid() == 0
+        else None
+    )
     started = time.monotonic()
     try:
-        proc, status_fd = _start(argv, workdir, ro_binds, rw_binds, env, limits, sandboxed, uid, group)
+        proc, status_fd = _start(
+            argv, workdir, ro_binds, rw_binds, env, limits, sandboxed, uid, group
+        )
         try:
             out, err, timed_out = _pump(proc, stdin, limits, started + limits.wall_seconds)
-        except BaseException:  # the grader itself is stopping (signal, Ctrl-C): take the sandbox down too
+        except (
+            BaseException
+        ):  # the grader itself is stopping (signal, Ctrl-C): take the sandbox down too
             _kill_group(proc)
             proc.wait()
             raise
@@ -654,7 +779,14 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, ro_binds: Iterable = ()
     if status_fd is not None and not _child_started(status_fd) and not timed_out:
         message = stderr.decode(errors="replace").strip()
         raise SandboxUnavailable(f"bubblewrap failed: {message}; {INSTALL_HINT}")
-    return SandboxResult(returncode=returncode, stdout=out.value(), stderr=stderr, timed_out=timed_out,
-                         reason=explain(returncode, stderr, timed_out, limits),
-                         stdout_truncated=bool(out.dropped), stderr_truncated=bool(err.dropped),
-                         seconds=time.monotonic() - started, sandboxed=sandboxed)
+    return SandboxResult(
+        returncode=returncode,
+        stdout=out.value(),
+        stderr=stderr,
+        timed_out=timed_out,
+        reason=explain(returncode, stderr, timed_out, limits),
+        stdout_truncated=bool(out.dropped),
+        stderr_truncated=bool(err.dropped),
+        seconds=time.monotonic() - started,
+        sandboxed=sandboxed,
+    )

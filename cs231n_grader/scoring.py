@@ -1,4 +1,5 @@
 """Score one part from its cases' outcomes: points, failures in safe words, the diagnosis."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,10 +12,14 @@ from cs231n_grader.locate import locate
 
 #: case kinds whose answers the notebook shows (they earn points only together with hidden ones)
 PUBLIC_KINDS = frozenset({"toy"})
-PUBLIC_ONLY_NOTE = ("Only the public toy example is right, which earns no points on its own: "
-                    "your code must work for any shapes and inputs.")
-PARTIAL_NOTE = ("Cases where the scores S2 are right but the cache is not earn most of their credit "
-                "(S2 carries 70 %, S1 and X2 15 % each).")
+PUBLIC_ONLY_NOTE = (
+    "Only the public toy example is right, which earns no points on its own: "
+    "your code must work for any shapes and inputs."
+)
+PARTIAL_NOTE = (
+    "Cases where the scores S2 are right but the cache is not earn most of their credit "
+    "(S2 carries 70 %, S1 and X2 15 % each)."
+)
 NO_RESULT = "no result (the grader's runner stopped before this case)"
 
 
@@ -30,17 +35,25 @@ class PartResult:
     failures: list[str] = field(default_factory=list)  # "label: reason", safe to show
     diagnosis: tuple[str, str] | None = None  # (mistake id, message)
     note: str | None = None  # a reason that applies to the whole part (timeout, missing file...)
-    errors: list[str] = field(default_factory=list)  # full exception texts: instructor only, never feedback
-    review: str | None = None  # why an instructor should look at this part (its score stands meanwhile)
+    errors: list[str] = field(
+        default_factory=list
+    )  # full exception texts: instructor only, never feedback
+    review: str | None = (
+        None  # why an instructor should look at this part (its score stands meanwhile)
+    )
 
     def summary(self) -> str:
         """One line for the feedback: what was checked, the points, the diagnosis."""
         if self.part == "accuracy":
-            text = (f"Grader, on your saved best_net.npz: {self.note} → "
-                    f"{format_score(self.score)}/{format_score(self.max_points)}.")
+            text = (
+                f"Grader, on your saved best_net.npz: {self.note} → "
+                f"{format_score(self.score)}/{format_score(self.max_points)}."
+            )
         else:
-            text = (f"Grader, on hidden inputs: {self.passed}/{self.total} cases correct → "
-                    f"{format_score(self.score)}/{format_score(self.max_points)}.")
+            text = (
+                f"Grader, on hidden inputs: {self.passed}/{self.total} cases correct → "
+                f"{format_score(self.score)}/{format_score(self.max_points)}."
+            )
             if self.note:
                 text += f" {self.note}"
         if self.diagnosis:
@@ -50,10 +63,24 @@ class PartResult:
 
 #: exception types named in feedback; any other shows as "an exception" (the type is chosen by
 #: the student's code, so the fewer names, the fewer bits it can send back per case)
-SHOWN_EXCEPTIONS = frozenset({"NameError", "TypeError", "ValueError", "IndexError", "KeyError",
-                              "AttributeError", "ZeroDivisionError", "NotImplementedError",
-                              "UnboundLocalError", "MemoryError", "RecursionError", "SyntaxError",
-                              "ImportError", "ModuleNotFoundError"})
+SHOWN_EXCEPTIONS = frozenset(
+    {
+        "NameError",
+        "TypeError",
+        "ValueError",
+        "IndexError",
+        "KeyError",
+        "AttributeError",
+        "ZeroDivisionError",
+        "NotImplementedError",
+        "UnboundLocalError",
+        "MemoryError",
+        "RecursionError",
+        "SyntaxError",
+        "ImportError",
+        "ModuleNotFoundError",
+    }
+)
 #: per part, the share of a case's credit each output carries (parts not listed: all or nothing).
 #: The first output is the part's result: when it is wrong the case earns nothing (a cache beside
 #: wrong or hard-coded scores is worth nothing); when it is right, a wrong cache costs only its
@@ -69,7 +96,12 @@ def safe_error(meta: dict, part: str | None = None) -> str:
     etype = meta.get("error_type")
     etype = etype if isinstance(etype, str) and etype in SHOWN_EXCEPTIONS else "an exception"
     line = meta.get("error_line")
-    if etype == "SyntaxError" and isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**6:
+    if (
+        etype == "SyntaxError"
+        and isinstance(line, int)
+        and not isinstance(line, bool)
+        and 0 < line < 10**6
+    ):
         return f"has a syntax error on line {line}"
     who = f"{part}() raised" if part else "raised"
     if etype == "NotImplementedError":
@@ -95,8 +127,14 @@ def case_credit(part: str, failed: dict) -> float:
     return max(0.0, 1.0 - sum(weights.get(name, 1.0) for name in failed))
 
 
-def score_part(part: str, cases: list[Case], results: dict[str, CaseOutcome], ref,
-               points: float, cell_errors: dict | None = None) -> PartResult:
+def score_part(
+    part: str,
+    cases: list[Case],
+    results: dict[str, CaseOutcome],
+    ref,
+    points: float,
+    cell_errors: dict | None = None,
+) -> PartResult:
     """Score one part. ``results[case.id]`` is the case's :class:`CaseOutcome` (from
     :func:`cs231n_grader.sealed.run_sealed`); ``cell_errors`` (from run_sealed) says which
     solution cells failed to run."""
@@ -109,7 +147,7 @@ def score_part(part: str, cases: list[Case], results: dict[str, CaseOutcome], re
             continue
         if outcome.meta.get("error") or outcome.meta.get("error_type"):
             res.failures.append(f"{case.label}: {safe_error(outcome.meta, part)}")
-            res.errors.append(str(outcome.meta.get("error"))[:runner.MAX_ERROR_CHARS])
+            res.errors.append(str(outcome.meta.get("error"))[: runner.MAX_ERROR_CHARS])
             continue
         expected = expected_for_student(case, outcome.outputs, ref)
         judged.append((case, outcome.outputs, expected))
@@ -135,7 +173,9 @@ def score_part(part: str, cases: list[Case], results: dict[str, CaseOutcome], re
     broken = (cell_errors or {}).get(part)
     if isinstance(broken, dict) and res.passed < res.total:
         res.note = f"Your {part} cell itself failed when run: it {safe_error(broken)}."
-    reasons = {o.reason for c in cases if (o := results.get(c.id)) is not None and o.reason is not None}
+    reasons = {
+        o.reason for c in cases if (o := results.get(c.id)) is not None and o.reason is not None
+    }
     if reasons and res.passed < res.total:
         res.note = "; ".join(sorted(reasons | ({res.note} if res.note else set())))[:400]
     return res

@@ -1,6 +1,7 @@
 """Call a student's functions on the cases: in a fresh sandbox (grading) or in-process (the
 instructor's own notebook). Only plain arrays come back, as one :class:`CaseOutcome` per case;
 nothing here compares or scores."""
+
 from __future__ import annotations
 
 import sys
@@ -23,22 +24,34 @@ def runner_argv() -> list[str]:
 def run_in_sandbox(request: bytes, limits, allow_unsandboxed: bool | None = None):
     """One sandboxed runner process on a fresh, empty private folder -> SandboxResult."""
     with tempfile.TemporaryDirectory(prefix="cs231n-sealed-") as workdir:
-        return run_sandboxed(runner_argv(), workdir=Path(workdir), stdin=request, limits=limits,
-                             allow_unsandboxed=allow_unsandboxed)
+        return run_sandboxed(
+            runner_argv(),
+            workdir=Path(workdir),
+            stdin=request,
+            limits=limits,
+            allow_unsandboxed=allow_unsandboxed,
+        )
 
 
 def request_calls(cases: list[Case]) -> tuple[list[dict], dict[str, np.ndarray]]:
     """The runner manifest's calls and the prefixed input arrays for these cases."""
     calls, arrays = [], {}
     for case in cases:
-        calls.append({"id": case.id, "part": case.part, "arrays": sorted(case.arrays),
-                      "scalars": case.scalars})
+        calls.append(
+            {
+                "id": case.id,
+                "part": case.part,
+                "arrays": sorted(case.arrays),
+                "scalars": case.scalars,
+            }
+        )
         arrays.update({f"{case.id}/{k}": v for k, v in case.arrays.items()})
     return calls, arrays
 
 
-def run_sealed(cells, cases: list[Case], limits=None, max_runs: int | None = None,
-               run=None) -> tuple[dict[str, CaseOutcome], dict]:
+def run_sealed(
+    cells, cases: list[Case], limits=None, max_runs: int | None = None, run=None
+) -> tuple[dict[str, CaseOutcome], dict]:
     """Run the student's ``cells`` and call their functions on ``cases`` in a fresh sandbox.
 
     Returns ``(results, cell_errors)``: ``results[case.id]`` is the case's :class:`CaseOutcome`
@@ -65,7 +78,9 @@ def run_sealed(cells, cases: list[Case], limits=None, max_runs: int | None = Non
             cid = meta.get("id")
             if cid == runner.READY and not ready:
                 ready = True
-                cell_errors = meta.get("cell_errors") if isinstance(meta.get("cell_errors"), dict) else {}
+                cell_errors = (
+                    meta.get("cell_errors") if isinstance(meta.get("cell_errors"), dict) else {}
+                )
             elif cid in wanted and cid not in results:
                 results[cid] = CaseOutcome(meta, outputs)
         pending = [c for c in pending if c.id not in results]
@@ -74,13 +89,17 @@ def run_sealed(cells, cases: list[Case], limits=None, max_runs: int | None = Non
         reason = _stop_reason(outcome, problem)
         if not ready:
             for c in pending:
-                results[c.id] = CaseOutcome(reason=f"your solution cells did not finish loading ({reason})")
+                results[c.id] = CaseOutcome(
+                    reason=f"your solution cells did not finish loading ({reason})"
+                )
             pending = []
             break
         stuck = pending[0].part
         for c in pending:
             if c.part == stuck:
-                results[c.id] = CaseOutcome(reason=f"the grader's run stopped in {stuck}() ({reason})")
+                results[c.id] = CaseOutcome(
+                    reason=f"the grader's run stopped in {stuck}() ({reason})"
+                )
         pending = [c for c in pending if c.part != stuck]
     for c in pending:
         results[c.id] = CaseOutcome(reason="not run (too many restarts of the grader's runner)")
@@ -98,8 +117,12 @@ def located_cell_errors(cells, cell_errors: dict) -> dict:
         if key not in sources or not isinstance(meta, dict):
             continue
         line = syntax_error_line(sources[key])
-        out[key] = {"error": meta.get("error"), "error_type": "SyntaxError" if line else meta.get("error_type"),
-                    "error_cell": key, "error_line": line}
+        out[key] = {
+            "error": meta.get("error"),
+            "error_type": "SyntaxError" if line else meta.get("error_type"),
+            "error_cell": key,
+            "error_line": line,
+        }
     return out
 
 

@@ -4,6 +4,7 @@ Secret inputs are derived deterministically from the grader secret (env ``CS231N
 else ``<course root>/.grader_secret``, created on first use, mode 0600), so re-grading gives the
 same cases and the same scores.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -22,6 +22,7 @@ grader computes them for that student.
                     (the reference with the stand-ins of ``key``, cs231n_utils.selfcheck.standins_key),
                     "<case id>/mistake/<mistake_id>/<variant_index>/<name>" float64 arrays
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,18 +51,25 @@ DATA_NAME = "selfcheck"
 def practice_cases(ref) -> dict[str, list]:
     """``{part: [Case]}``: the grader's case generator from the public seed, the toy case left out
     (the notebook's own test shows it)."""
-    return {part: [c for c in make_cases(part, PRACTICE_SEED, ref) if c.kind != "toy"] for part in PARTS}
+    return {
+        part: [c for c in make_cases(part, PRACTICE_SEED, ref) if c.kind != "toy"] for part in PARTS
+    }
 
 
 def _differs(variant: dict, expected: dict) -> bool:
     """A variant that changes some output on this case (one that changes nothing explains nothing)."""
     return all(np.all(np.isfinite(v)) for v in variant.values()) and any(
-        not allclose_scaled(expected[k], v) for k, v in variant.items())
+        not allclose_scaled(expected[k], v) for k, v in variant.items()
+    )
 
 
 def _values(outputs: dict) -> dict[str, np.ndarray]:
     """Outputs to compare: the grader's own call records (helper calls, minibatch rows) left out."""
-    return {k: np.asarray(v, dtype=np.float64) for k, v in outputs.items() if k not in runner.CALL_RECORDS}
+    return {
+        k: np.asarray(v, dtype=np.float64)
+        for k, v in outputs.items()
+        if k not in runner.CALL_RECORDS
+    }
 
 
 def standin_settings(case: Case) -> list[dict]:
@@ -88,24 +96,43 @@ def rule_name(mistake) -> str | None:
 
 def build(ref) -> tuple[dict, dict[str, np.ndarray]]:
     """(manifest for selfcheck.json, arrays for selfcheck.npz) of the practice cases."""
-    manifest = {"seed": PRACTICE_SEED.decode(), "parts": {},
-                "mistakes": {m.id: m.name for m in diagnose.CATALOGUE if m.part in PARTS},
-                "diagnoses": {part: [[m.id, rule_name(m)] for m in diagnose.CATALOGUE if m.part == part]
-                              for part in PARTS}}
+    manifest = {
+        "seed": PRACTICE_SEED.decode(),
+        "parts": {},
+        "mistakes": {m.id: m.name for m in diagnose.CATALOGUE if m.part in PARTS},
+        "diagnoses": {
+            part: [[m.id, rule_name(m)] for m in diagnose.CATALOGUE if m.part == part]
+            for part in PARTS
+        },
+    }
     arrays: dict[str, np.ndarray] = {}
     for part, cases in practice_cases(ref).items():
         entries = manifest["parts"][part] = []
         for case in cases:
             expected = _values(reference_outputs(case, ref))
-            entry = {"id": case.id, "label": case.label, "kind": case.kind, "scalars": case.scalars,
-                     "inputs": sorted(case.arrays), "outputs": list(expected),  # in the order the grader checks
-                     "standins": [], "mistakes": []}
+            entry = {
+                "id": case.id,
+                "label": case.label,
+                "kind": case.kind,
+                "scalars": case.scalars,
+                "inputs": sorted(case.arrays),
+                "outputs": list(expected),  # in the order the grader checks
+                "standins": [],
+                "mistakes": [],
+            }
             arrays.update({f"{case.id}/in/{k}": np.asarray(v) for k, v in case.arrays.items()})
             arrays.update({f"{case.id}/out/{k}": v for k, v in expected.items()})
             for overrides in standin_settings(case):
                 key = standins_key(overrides)
                 entry["standins"].append(key)
-                altered = Case(case.id, case.part, case.label, case.arrays, {**case.scalars, **overrides}, case.kind)
+                altered = Case(
+                    case.id,
+                    case.part,
+                    case.label,
+                    case.arrays,
+                    {**case.scalars, **overrides},
+                    case.kind,
+                )
                 outputs = _values(reference_outputs(altered, ref))
                 arrays.update({f"{case.id}/out@{key}/{k}": v for k, v in outputs.items()})
             for mistake in diagnose.CATALOGUE:
@@ -116,7 +143,12 @@ def build(ref) -> tuple[dict, dict[str, np.ndarray]]:
                     if not _differs(outputs, expected):
                         continue
                     entry["mistakes"].append([mistake.id, index])
-                    arrays.update({f"{case.id}/mistake/{mistake.id}/{index}/{k}": v for k, v in outputs.items()})
+                    arrays.update(
+                        {
+                            f"{case.id}/mistake/{mistake.id}/{index}/{k}": v
+                            for k, v in outputs.items()
+                        }
+                    )
             entries.append(entry)
     return manifest, arrays
 
@@ -135,13 +167,19 @@ def write(out_dir: Path, notebook: Path | None = None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notebook", type=Path, default=None,
-                        help="the solution notebook (default: solutions/two_layer_net/two_layer_net.ipynb)")
+    parser.add_argument(
+        "--notebook",
+        type=Path,
+        default=None,
+        help="the solution notebook (default: solutions/two_layer_net/two_layer_net.ipynb)",
+    )
     args = parser.parse_args(argv)
     notebook = args.notebook or default_notebook()
     for path in write(notebook.parent, notebook):
         print(f"wrote {path}")
-    print("now run `nbgrader generate_assignment two_layer_net --force` to release them beside the notebook")
+    print(
+        "now run `nbgrader generate_assignment two_layer_net --force` to release them beside the notebook"
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ coordinator (:mod:`cs231n_grader.distributed`) copies those into the real course
 
 :func:`grade_folder` is the one-notebook API on top of it (a JSON-able verdict per part).
 """
+
 from __future__ import annotations
 
 import copy
@@ -49,10 +50,10 @@ class Release:
     """What every grading task of one assignment needs from the course (no paths)."""
 
     assignment: str
-    source_files: dict[str, bytes]   # relative path in solutions/<assignment>/ -> bytes
-    spec: dict                       # gradebook rows of the assignment (see :func:`assignment_spec`)
-    secret: bytes                    # the grader secret (hidden cases are derived from it)
-    config: object                   # the course's traitlets Config (root/db_url replaced per task)
+    source_files: dict[str, bytes]  # relative path in solutions/<assignment>/ -> bytes
+    spec: dict  # gradebook rows of the assignment (see :func:`assignment_spec`)
+    secret: bytes  # the grader secret (hidden cases are derived from it)
+    config: object  # the course's traitlets Config (root/db_url replaced per task)
     reference_notebook: bytes | None = None  # c.SealedChecks.reference_notebook's bytes, if set
 
 
@@ -61,7 +62,7 @@ class Submission:
     """One student's submitted folder and existing gradebook state."""
 
     student: str
-    files: dict[str, bytes]          # relative path in submitted/<student>/<assignment>/ -> bytes
+    files: dict[str, bytes]  # relative path in submitted/<student>/<assignment>/ -> bytes
     state: dict = field(default_factory=dict)  # see :func:`submission_state`
 
 
@@ -83,7 +84,7 @@ class Graded:
     log: str = ""
     seconds: float = 0.0
     worker: str = ""
-    peak_rss_bytes: int = 0          # the worker process's peak resident memory so far
+    peak_rss_bytes: int = 0  # the worker process's peak resident memory so far
 
     @property
     def ok(self) -> bool:
@@ -96,15 +97,31 @@ def assignment_spec(gb, assignment: str) -> dict:
     a = gb.find_assignment(assignment)
     notebooks = []
     for nb in a.notebooks:
-        notebooks.append({
-            "name": nb.name, "kernelspec": nb.kernelspec,
-            "grade_cells": [{"name": c.name, "max_score": c.max_score, "cell_type": c.cell_type}
-                            for c in nb.grade_cells],
-            "solution_cells": [c.name for c in nb.solution_cells],
-            "task_cells": [{"name": c.name, "max_score": c.max_score, "cell_type": c.cell_type}
-                           for c in nb.task_cells],
-            "source_cells": [{"name": c.name, "cell_type": c.cell_type, "locked": c.locked,
-                              "source": c.source, "checksum": c.checksum} for c in nb.source_cells]})
+        notebooks.append(
+            {
+                "name": nb.name,
+                "kernelspec": nb.kernelspec,
+                "grade_cells": [
+                    {"name": c.name, "max_score": c.max_score, "cell_type": c.cell_type}
+                    for c in nb.grade_cells
+                ],
+                "solution_cells": [c.name for c in nb.solution_cells],
+                "task_cells": [
+                    {"name": c.name, "max_score": c.max_score, "cell_type": c.cell_type}
+                    for c in nb.task_cells
+                ],
+                "source_cells": [
+                    {
+                        "name": c.name,
+                        "cell_type": c.cell_type,
+                        "locked": c.locked,
+                        "source": c.source,
+                        "checksum": c.checksum,
+                    }
+                    for c in nb.source_cells
+                ],
+            }
+        )
     return {"name": a.name, "duedate": a.duedate, "course_id": gb.course_id, "notebooks": notebooks}
 
 
@@ -118,18 +135,33 @@ def submission_state(gb, assignment: str, student: str) -> dict:
         s = gb.find_student(student)
     except MissingEntry:
         return {}
-    state = {"student": {"first_name": s.first_name, "last_name": s.last_name, "email": s.email,
-                         "lms_user_id": getattr(s, "lms_user_id", None)}}
+    state = {
+        "student": {
+            "first_name": s.first_name,
+            "last_name": s.last_name,
+            "email": s.email,
+            "lms_user_id": getattr(s, "lms_user_id", None),
+        }
+    }
     try:
         sub = gb.find_submission(assignment, student)
     except MissingEntry:
         return state
-    state["submission"] = {"timestamp": sub.timestamp, "extension": sub.extension, "notebooks": {
-        nb.name: {"flagged": nb.flagged,
-                  "grades": {g.name: {"manual_score": g.manual_score, "extra_credit": g.extra_credit}
-                             for g in nb.grades},
-                  "comments": {c.name: c.manual_comment for c in nb.comments}}
-        for nb in sub.notebooks}}
+    state["submission"] = {
+        "timestamp": sub.timestamp,
+        "extension": sub.extension,
+        "notebooks": {
+            nb.name: {
+                "flagged": nb.flagged,
+                "grades": {
+                    g.name: {"manual_score": g.manual_score, "extra_credit": g.extra_credit}
+                    for g in nb.grades
+                },
+                "comments": {c.name: c.manual_comment for c in nb.comments},
+            }
+            for nb in sub.notebooks
+        },
+    }
     return state
 
 
@@ -141,8 +173,12 @@ def read_folder(folder: Path, ignore: list[str] | None = None) -> dict[str, byte
 
     out = {}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
-                       and not any(fnmatch.fnmatch(d, p) for p in ignore or [])]
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if not os.path.islink(os.path.join(dirpath, d))
+            and not any(fnmatch.fnmatch(d, p) for p in ignore or [])
+        ]
         for name in filenames:
             path = Path(dirpath) / name
             st = path.lstat()
@@ -178,24 +214,42 @@ def load_release(cd, config, assignment: str) -> Release:
         with Gradebook(cd.db_url, cd.course_id) as gb:
             spec = assignment_spec(gb, assignment)
     except MissingEntry:
-        raise CourseError(f"assignment {assignment!r} is not in the gradebook {cd.db_url}: run "
-                          f"`nbgrader generate_assignment {assignment}` in the course root first") from None
+        raise CourseError(
+            f"assignment {assignment!r} is not in the gradebook {cd.db_url}: run "
+            f"`nbgrader generate_assignment {assignment}` in the course root first"
+        ) from None
     source = Path(cd.format_path(cd.source_directory, ".", assignment))
     if not source.is_dir():
-        raise CourseError(f"source folder {source} not found (CourseDirectory.source_directory); "
-                          "run from the course root, where nbgrader_config.py is")
-    reference = config.SealedChecks.get("reference_notebook", "") if "SealedChecks" in config else ""
-    secret_root = (config.SealedChecks.get("course_root", "") if "SealedChecks" in config else "") or cd.root
-    return Release(assignment=assignment, source_files=read_folder(source, ignore=list(cd.ignore)),
-                   spec=spec, secret=grader_secret(secret_root), config=config,
-                   reference_notebook=Path(reference).read_bytes() if reference else None)
+        raise CourseError(
+            f"source folder {source} not found (CourseDirectory.source_directory); "
+            "run from the course root, where nbgrader_config.py is"
+        )
+    reference = (
+        config.SealedChecks.get("reference_notebook", "") if "SealedChecks" in config else ""
+    )
+    secret_root = (
+        config.SealedChecks.get("course_root", "") if "SealedChecks" in config else ""
+    ) or cd.root
+    return Release(
+        assignment=assignment,
+        source_files=read_folder(source, ignore=list(cd.ignore)),
+        spec=spec,
+        secret=grader_secret(secret_root),
+        config=config,
+        reference_notebook=Path(reference).read_bytes() if reference else None,
+    )
 
 
 # --- the task (worker side) ---------------------------------------------------------------------
 def safe_relpath(name: str) -> PurePosixPath:
     """``name`` as a relative path that stays inside its folder; ValueError otherwise."""
     path = PurePosixPath(name)
-    if path.is_absolute() or not path.parts or any(p in ("..", ".", "") for p in path.parts) or "\0" in name:
+    if (
+        path.is_absolute()
+        or not path.parts
+        or any(p in ("..", ".", "") for p in path.parts)
+        or "\0" in name
+    ):
         raise ValueError(f"refusing file name {name!r} (absolute, empty or leaving its folder)")
     return path
 
@@ -210,7 +264,13 @@ def write_folder(folder: Path, files: dict[str, bytes]) -> None:
 
 def check_student_id(student: str) -> str:
     """A student id usable as one folder name; ValueError otherwise."""
-    if not student or "/" in student or "\0" in student or student in (".", "..") or student.startswith("-"):
+    if (
+        not student
+        or "/" in student
+        or "\0" in student
+        or student in (".", "..")
+        or student.startswith("-")
+    ):
         raise ValueError(f"invalid student id {student!r}")
     return student
 
@@ -235,16 +295,25 @@ def _assignment_gradebook(spec: dict) -> bytes:
             for nb in spec["notebooks"]:
                 gb.update_or_create_notebook(nb["name"], a, kernelspec=nb["kernelspec"])
                 for c in nb["grade_cells"]:
-                    gb.update_or_create_grade_cell(c["name"], nb["name"], a, max_score=c["max_score"],
-                                                   cell_type=c["cell_type"])
+                    gb.update_or_create_grade_cell(
+                        c["name"], nb["name"], a, max_score=c["max_score"], cell_type=c["cell_type"]
+                    )
                 for name in nb["solution_cells"]:
                     gb.update_or_create_solution_cell(name, nb["name"], a)
                 for c in nb["task_cells"]:
-                    gb.update_or_create_task_cell(c["name"], nb["name"], a, max_score=c["max_score"],
-                                                  cell_type=c["cell_type"])
+                    gb.update_or_create_task_cell(
+                        c["name"], nb["name"], a, max_score=c["max_score"], cell_type=c["cell_type"]
+                    )
                 for c in nb["source_cells"]:
-                    gb.update_or_create_source_cell(c["name"], nb["name"], a, cell_type=c["cell_type"],
-                                                    locked=c["locked"], source=c["source"], checksum=c["checksum"])
+                    gb.update_or_create_source_cell(
+                        c["name"],
+                        nb["name"],
+                        a,
+                        cell_type=c["cell_type"],
+                        locked=c["locked"],
+                        source=c["source"],
+                        checksum=c["checksum"],
+                    )
         _GRADEBOOKS.clear()  # one assignment at a time is what a grading run needs
         _GRADEBOOKS[key] = path.read_bytes()
     return _GRADEBOOKS[key]
@@ -258,7 +327,9 @@ def _build_gradebook(path: Path, spec: dict, student: str, state: dict) -> None:
     if "student" not in state:
         return
     with Gradebook(f"sqlite:///{path}", spec.get("course_id") or "default_course") as gb:
-        gb.update_or_create_student(student, **{k: v for k, v in state["student"].items() if v is not None})
+        gb.update_or_create_student(
+            student, **{k: v for k, v in state["student"].items() if v is not None}
+        )
         old = state.get("submission")
         if not old:
             return
@@ -295,11 +366,18 @@ def _read_back(db_url: str, assignment: str, student: str) -> tuple[datetime | N
 
     with Gradebook(db_url) as gb:
         sub = gb.find_submission(assignment, student)
-        notebooks = [{"name": nb.name, "late_submission_penalty": nb.late_submission_penalty,
-                      "grades": {g.name: {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
-                                 for g in nb.grades},
-                      "comments": {c.name: c.auto_comment for c in nb.comments}}
-                     for nb in sub.notebooks]
+        notebooks = [
+            {
+                "name": nb.name,
+                "late_submission_penalty": nb.late_submission_penalty,
+                "grades": {
+                    g.name: {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
+                    for g in nb.grades
+                },
+                "comments": {c.name: c.auto_comment for c in nb.comments},
+            }
+            for nb in sub.notebooks
+        ]
         return sub.timestamp, notebooks
 
 
@@ -307,7 +385,10 @@ def _files_with_modes(folder: Path) -> dict[str, tuple[bytes, int]]:
     out = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and not path.is_symlink():
-            out[path.relative_to(folder).as_posix()] = (path.read_bytes(), stat.S_IMODE(path.stat().st_mode))
+            out[path.relative_to(folder).as_posix()] = (
+                path.read_bytes(),
+                stat.S_IMODE(path.stat().st_mode),
+            )
     return out
 
 
@@ -332,9 +413,14 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
             student = check_student_id(submission.student)
             cfg = _task_config(release, root)
             cd = CourseDirectory(config=cfg)
-            write_folder(Path(cd.format_path(cd.source_directory, ".", release.assignment)), release.source_files)
-            write_folder(Path(cd.format_path(cd.submitted_directory, student, release.assignment)),
-                         submission.files)
+            write_folder(
+                Path(cd.format_path(cd.source_directory, ".", release.assignment)),
+                release.source_files,
+            )
+            write_folder(
+                Path(cd.format_path(cd.submitted_directory, student, release.assignment)),
+                submission.files,
+            )
             if release.reference_notebook is not None:
                 (root / "reference.ipynb").write_bytes(release.reference_notebook)
             _build_gradebook(root / GRADEBOOK, release.spec, student, submission.state)
@@ -349,7 +435,9 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
         saved_env = os.environ.get(SECRET_ENV)
         os.environ[SECRET_ENV] = release.secret.decode()
         try:
-            with warnings.catch_warnings():  # nbgrader's own add_submission warns on every new student
+            with (
+                warnings.catch_warnings()
+            ):  # nbgrader's own add_submission warns on every new student
                 warnings.filterwarnings("ignore", message=".*not in session.*")
                 converter.start()
         except NbGraderException as exc:
@@ -381,7 +469,7 @@ def grader_fault_message(log: str) -> str:
     for name in ("GraderFault: ", "SandboxUnavailable: "):
         start = log.rfind(name)
         if start >= 0:
-            return log[start + len(name):].split("\n[", 1)[0].strip()
+            return log[start + len(name) :].split("\n[", 1)[0].strip()
     return "the grader failed (see the log)"
 
 
@@ -410,22 +498,39 @@ def verdict_json(graded: Graded, release: Release) -> dict:
         rec = next((r for r in graded.notebooks if r["name"] == nb["name"]), {"grades": {}})
         for cell in nb["grade_cells"] + nb["task_cells"]:
             grade = rec["grades"].get(cell["name"], {})
-            entry = {"points": grade.get("auto_score"), "max_points": cell["max_score"],
-                     "needs_manual_grade": grade.get("needs_manual_grade")}
+            entry = {
+                "points": grade.get("auto_score"),
+                "max_points": cell["max_score"],
+                "needs_manual_grade": grade.get("needs_manual_grade"),
+            }
             if cell["name"] in sealed:
                 v = sealed[cell["name"]]
-                entry.update(cases_passed=v["passed"], cases=v["total"], checked=v["checked"],
-                             diagnosis=v["diagnosis"], reason=v["reason"])
+                entry.update(
+                    cases_passed=v["passed"],
+                    cases=v["total"],
+                    checked=v["checked"],
+                    diagnosis=v["diagnosis"],
+                    reason=v["reason"],
+                )
             parts[cell["name"]] = entry
             score += entry["points"] or 0.0
             max_score += cell["max_score"]
-    return {"student": graded.student, "assignment": release.assignment, "ok": graded.ok,
-            "error": graded.error, "grader_fault": graded.grader_fault, "score": score,
-            "max_score": max_score, "parts": parts, "seconds": round(graded.seconds, 2)}
+    return {
+        "student": graded.student,
+        "assignment": release.assignment,
+        "ok": graded.ok,
+        "error": graded.error,
+        "grader_fault": graded.grader_fault,
+        "score": score,
+        "max_score": max_score,
+        "parts": parts,
+        "seconds": round(graded.seconds, 2),
+    }
 
 
-def grade_folder(folder: str | Path, assignment: str | None = None, course_root: str | Path = ".",
-                 course=None) -> dict:
+def grade_folder(
+    folder: str | Path, assignment: str | None = None, course_root: str | Path = ".", course=None
+) -> dict:
     """Grade one submission folder (its notebook + best_net.npz) with the course's autograde, the
     same task the workers run; nothing is written to the course. Returns :func:`verdict_json`.
 
@@ -433,8 +538,12 @@ def grade_folder(folder: str | Path, assignment: str | None = None, course_root:
     loaded (else :func:`load_course` of ``course_root``)."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
-        raise CourseError(f"{folder} is not a folder: pass the folder holding the submitted notebook")
+        raise CourseError(
+            f"{folder} is not a folder: pass the folder holding the submitted notebook"
+        )
     cd, config = course or load_course(course_root)
     release = load_release(cd, config, assignment or folder.name)
     student = folder.parent.name if folder.parent.name not in ("", "/") else "submission"
-    return verdict_json(grade_submission(release, Submission(student, read_folder(folder))), release)
+    return verdict_json(
+        grade_submission(release, Submission(student, read_folder(folder))), release
+    )

@@ -9,6 +9,8 @@ Modules (one job each; import the one you need):
 - ``cs231n_utils.gradient_check``  ``rel_error``, numeric gradients, ``eval_numerical_jacobian``, ``grad_check_sparse``
 - ``cs231n_utils.vis``             ``visualize_grid``, ``plot_history``, ``plot_W1``, ``show_samples``
 """
+
+
 def __getattr__(name):
     """``__version__``, looked up lazily: importing the package stays cheap (every sandboxed
     kernel imports it, and importlib.metadata costs ~0.1 s)."""

@@ -2,6 +2,7 @@
 file someone handed over), so only regular files and folders under ``cifar-10-batches-py/`` are
 written -- never absolute paths, ``..``, links or devices, and never more than ``MAX_EXTRACT_BYTES``.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -55,8 +56,10 @@ def extract(archive: Path, into: Path) -> Path:
     except DownloadError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise DownloadError(f"The archive {archive.name} is damaged ({type(exc).__name__}: {exc}); "
-                            "nothing was kept. Run the download again.") from None
+        raise DownloadError(
+            f"The archive {archive.name} is damaged ({type(exc).__name__}: {exc}); "
+            "nothing was kept. Run the download again."
+        ) from None
     folder = into / FOLDER
     missing = [n for n in REQUIRED_FILES if not (folder / n).is_file()]
     if missing:

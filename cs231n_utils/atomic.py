@@ -4,6 +4,7 @@ Used by the download (``cifar-10-batches-py/``) and by the array cache (``cache/
 may run in several processes at once (a notebook and the grader), so nothing here deletes a
 temporary folder that another process may still be filling.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ back with ``np.load(mmap_mode="r")``: a warm call maps 184 MB instead of unpickl
 only the rows it converts are ever read. The cache is rebuilt when a batch changes; on a
 read-only data folder an existing cache is used and a missing one is simply not written.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,8 +94,12 @@ def write_cache(cdir: Path, arrays: dict, fp: dict) -> bool:
         tmp.chmod(0o755)  # readable by other users, e.g. the grading sandbox
         for name in ARRAYS:
             np.save(tmp / f"{name}.npy", arrays[name], allow_pickle=False)
-        manifest = {"version": CACHE_VERSION, "fingerprint": fp,
-                    "n_train": len(arrays["train_y"]), "n_test": len(arrays["test_y"])}
+        manifest = {
+            "version": CACHE_VERSION,
+            "fingerprint": fp,
+            "n_train": len(arrays["train_y"]),
+            "n_test": len(arrays["test_y"]),
+        }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         atomic.install(tmp, cdir)
         return True
@@ -110,9 +115,11 @@ def cifar10_arrays(data_dir=None, cache=True) -> tuple[Path, dict]:
     pickles (then, with ``cache=True``, the cache is written for next time)."""
     root = resolve_root(data_dir)
     if not root.is_dir():
-        raise DataError(f"CIFAR-10 not found in {root}: run `python -m cs231n_utils.data download` "
-                        "(or data/get_datasets.sh), or set CS231N_DATA_DIR to the folder that "
-                        "holds it.")
+        raise DataError(
+            f"CIFAR-10 not found in {root}: run `python -m cs231n_utils.data download` "
+            "(or data/get_datasets.sh), or set CS231N_DATA_DIR to the folder that "
+            "holds it."
+        )
     fp = fingerprint(root)
     cdir = cache_dir(data_dir, root)
     arrays = open_cache(cdir, fp) if cache else None

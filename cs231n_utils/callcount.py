@@ -15,6 +15,7 @@ function object runs the same code and is counted too.
 A block whose code removed or replaced the hook (``sys.setprofile``) counts as one call more: the
 count could not be trusted.
 """
+
 from __future__ import annotations
 
 import contextlib

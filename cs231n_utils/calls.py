@@ -14,6 +14,7 @@ Nothing here is a solution or a secret: the grader's runner (``cs231n_grader.run
 its sandbox) imports this module, and ``cs231n_utils.selfcheck`` calls your functions through it on
 the practice cases.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,13 +53,20 @@ def call_part(part: str, fn, arrays: dict[str, np.ndarray], scalars: dict) -> di
     if part == "forward":
         S2, cache = fn(a["X"], _params(a, ""))
         _, S1, X2 = cache
-        return {"S2": _plain(S2, "S2"), "S1": _plain(S1, "cache[1] (S1)"), "X2": _plain(X2, "cache[2] (X2)")}
+        return {
+            "S2": _plain(S2, "S2"),
+            "S1": _plain(S1, "cache[1] (S1)"),
+            "X2": _plain(X2, "cache[2] (X2)"),
+        }
     if part == "softmax_loss":
         loss, P = fn(a["S2"], a["y"], _params(a, ""), float(scalars["reg"]))
         return {"loss": _plain(loss, "loss"), "P": _plain(P, "P")}
     if part == chain.PART:
         out = chain.call(fn, a["x"], a["y"], _params(a, ""))
-        return {k: v if k == chain.NUMERIC_CALLS else _plain(v, f"factors['{k}']") for k, v in out.items()}
+        return {
+            k: v if k == chain.NUMERIC_CALLS else _plain(v, f"factors['{k}']")
+            for k, v in out.items()
+        }
     if part == "backward":
         return _call_backward(fn, a, scalars)
     if part == "train":
@@ -87,7 +95,14 @@ HELPER_CALLS = "helper_calls"
 BATCH_ROWS = "batch_rows"  # (calls, B): the row of X each minibatch example is (-1: none)
 BATCH_LABELS_OK = "batch_labels_ok"  # (calls, B): 1 where the example's label is that row's label
 #: outputs that describe how a function was called, not what it computed (never compared as values)
-CALL_RECORDS = (STANDIN_CALLS, PREDICT_CALLS, HELPER_CALLS, BATCH_ROWS, BATCH_LABELS_OK, chain.NUMERIC_CALLS)
+CALL_RECORDS = (
+    STANDIN_CALLS,
+    PREDICT_CALLS,
+    HELPER_CALLS,
+    BATCH_ROWS,
+    BATCH_LABELS_OK,
+    chain.NUMERIC_CALLS,
+)
 WATCHED_IN_BACKWARD = ("forward", "softmax_loss", "loss_and_grads")
 
 
@@ -127,16 +142,27 @@ class _Batches:
     (found by its bytes; -1 when it is not a row of X) and whether its label is that row's."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray):
-        self.index = {np.ascontiguousarray(row, dtype=np.float64).tobytes(): i for i, row in enumerate(X)}
+        self.index = {
+            np.ascontiguousarray(row, dtype=np.float64).tobytes(): i for i, row in enumerate(X)
+        }
         self.y, self.rows, self.labels_ok = np.array(y), [], []
 
     def record(self, X_batch, y_batch) -> None:
         """Note one minibatch (never raises: the bookkeeping must not break the student's loop)."""
         try:
-            rows = np.array([self.index.get(np.ascontiguousarray(r, dtype=np.float64).tobytes(), -1)
-                             for r in np.asarray(X_batch)], dtype=np.int64)
+            rows = np.array(
+                [
+                    self.index.get(np.ascontiguousarray(r, dtype=np.float64).tobytes(), -1)
+                    for r in np.asarray(X_batch)
+                ],
+                dtype=np.int64,
+            )
             labels = np.asarray(y_batch).ravel()
-            ok = (rows >= 0) & (self.y[np.maximum(rows, 0)] == labels) if labels.size == rows.size else rows < -1
+            ok = (
+                (rows >= 0) & (self.y[np.maximum(rows, 0)] == labels)
+                if labels.size == rows.size
+                else rows < -1
+            )
         except Exception:  # noqa: BLE001 - e.g. a batch that is not a 2-D array
             return
         self.rows.append(rows)
@@ -145,7 +171,10 @@ class _Batches:
     def outputs(self) -> dict[str, np.ndarray]:
         if not self.rows or len({r.size for r in self.rows}) != 1:
             return {}
-        return {BATCH_ROWS: np.array(self.rows, dtype=np.float64), BATCH_LABELS_OK: np.array(self.labels_ok)}
+        return {
+            BATCH_ROWS: np.array(self.rows, dtype=np.float64),
+            BATCH_LABELS_OK: np.array(self.labels_ok),
+        }
 
 
 def _standin_loss_and_grads(a: dict, calls: list, batches: _Batches):
@@ -163,22 +192,29 @@ def _standin_loss_and_grads(a: dict, calls: list, batches: _Batches):
         batches.record(X, y)
         X = np.asarray(X, dtype=np.float64)
         Y = np.eye(U.shape[0])[np.asarray(y, dtype=np.int64)]
-        G = {"W1": X.T @ (Y @ U) / len(X), "b1": (Y @ U).mean(axis=0), "W2": (X @ V).T @ Y / len(X),
-             "b2": Y.mean(axis=0)}
+        G = {
+            "W1": X.T @ (Y @ U) / len(X),
+            "b1": (Y @ U).mean(axis=0),
+            "W2": (X @ V).T @ Y / len(X),
+            "b2": Y.mean(axis=0),
+        }
         loss, grads = 0.0, {}
         for k in PARAM_NAMES:
             p = np.asarray(params[k], dtype=np.float64)
             loss += 0.5 * float(np.sum((p - a["T_" + k]) ** 2)) - float(np.sum(p * G[k]))
             grads[k] = p - a["T_" + k] - G[k]
         return loss, grads
+
     return loss_and_grads
 
 
 def _standin_forward(calls: list):
     """Linear scores S2 = X·W1·W2 + b2 (no ReLU, no b1: not the reference), cache (X, None, None)."""
+
     def forward(X, params):
         calls[0] += 1
         return np.asarray(X) @ params["W1"] @ params["W2"] + params["b2"], (X, None, None)
+
     return forward
 
 
@@ -189,6 +225,7 @@ def _standin_predict(calls: list):
     def predict(X, params):
         calls[0] += 1
         return np.argmax(scores(X, params)[0], axis=1)
+
     return predict
 
 
@@ -197,8 +234,10 @@ def _call_train(fn, a: dict, scalars: dict) -> dict[str, np.ndarray]:
     stand-ins unless scalars "standin_loss" / "standin_predict" say False (to reproduce a
     student's train that bypassed one of them)."""
     params = _params(a, "")
-    kwargs = {k: scalars[k] for k in ("learning_rate", "learning_rate_decay", "reg",
-                                      "num_iters", "batch_size", "seed")}
+    kwargs = {
+        k: scalars[k]
+        for k in ("learning_rate", "learning_rate_decay", "reg", "num_iters", "batch_size", "seed")
+    }
     loss_calls, predict_calls = [0], [0]
     batches = _Batches(a["X"], a["y"])
     standins = {}
@@ -226,7 +265,11 @@ def standin_overrides(part: str, scalars: dict, outputs: dict) -> dict:
         return {}
     loss, predict = _count(outputs, STANDIN_CALLS) > 0, _count(outputs, PREDICT_CALLS) > 0
     if part == "train":
-        return {"standins": False} if not (loss or predict) else {"standin_loss": loss, "standin_predict": predict}
+        return (
+            {"standins": False}
+            if not (loss or predict)
+            else {"standin_loss": loss, "standin_predict": predict}
+        )
     return {} if loss else {"standins": False}
 
 

@@ -9,6 +9,7 @@ Plain data and the call counting, no grader imports: the grader's runner (inside
 comparison and diagnoses (``cs231n_grader.chain_check``) and the students' self-check all read it.
 It names keys and shapes, never a formula.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,10 +45,16 @@ SHAPES = {key: shape for key, (shape, _) in OUTPUTS.items()}
 # that calls it (or its siblings) to *produce* them skips the derivation. During the call the
 # helpers' calls are counted (cs231n_utils.callcount: by their code, however they were reached).
 NUMERIC_CALLS = "numeric_calls"
-NUMERIC_HELPERS = ("eval_numerical_gradient", "eval_numerical_gradient_array", "eval_numerical_jacobian",
-                   "grad_check_sparse")
-NUMERIC_REASON = ("your factors are made by numeric differentiation (eval_numerical_…), which earns "
-                  "nothing here: build every factor from your derivation")
+NUMERIC_HELPERS = (
+    "eval_numerical_gradient",
+    "eval_numerical_gradient_array",
+    "eval_numerical_jacobian",
+    "grad_check_sparse",
+)
+NUMERIC_REASON = (
+    "your factors are made by numeric differentiation (eval_numerical_…), which earns "
+    "nothing here: build every factor from your derivation"
+)
 
 
 @contextlib.contextmanager
@@ -66,7 +73,10 @@ def call(fn, x, y, params) -> dict[str, np.ndarray]:
         factors = fn(x, int(y), params)
     if not isinstance(factors, dict):
         raise TypeError(f"{PART} must return a dict of arrays, got {type(factors).__name__}")
-    return {NUMERIC_CALLS: np.array(float(calls[0])), **{k: factors[k] for k in OUTPUTS if k in factors}}
+    return {
+        NUMERIC_CALLS: np.array(float(calls[0])),
+        **{k: factors[k] for k in OUTPUTS if k in factors},
+    }
 
 
 def used_numeric_helpers(got: dict) -> bool:

@@ -14,6 +14,7 @@ when re-pickled by Python 3, may carry ``bytes`` keys -- both are accepted.
 Every other data module builds on this one (``archive``, ``download``, ``cache``, ``data``); it
 imports none of them.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,6 +43,7 @@ class DownloadError(DataError):
 
 # --------------------------------------------------------------------------- locations
 
+
 def default_data_dir() -> Path:
     """Where CIFAR-10 lives: ``$CS231N_DATA_DIR`` if set, else the repository's ``data/``
     (found from this package's location), else ``./data``."""
@@ -63,6 +65,7 @@ def resolve_root(data_dir) -> Path:
 
 
 # --------------------------------------------------------------------------- reading
+
 
 def _load_pickle(path: Path) -> dict:
     """Unpickle one CIFAR file; keys normalised to ``str`` (Python 2 str or ``bytes`` keys)."""
@@ -92,11 +95,17 @@ def load_CIFAR_batch(path):
     path = Path(path)
     batch = _load_pickle(path)
     if "data" not in batch or "labels" not in batch:
-        raise DataError(f"CIFAR-10 file {path} has no 'data'/'labels' entries "
-                        f"(keys: {sorted(map(str, batch))}). {FIX}.")
+        raise DataError(
+            f"CIFAR-10 file {path} has no 'data'/'labels' entries "
+            f"(keys: {sorted(map(str, batch))}). {FIX}."
+        )
     data, labels = batch["data"], batch["labels"]
-    if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2
-            or data.shape[1] != D):
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != D
+    ):
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(
             f"CIFAR-10 file {path}: 'data' should be uint8 of shape (N, {D}), got {desc}. {FIX}."

@@ -7,6 +7,7 @@ Plain numpy on plain float64 arrays; reasons never contain values.
     >>> output_reason("dW1", got=np.zeros((4, 3)), expected=np.ones((4, 3)))
     "grads['W1']: wrong values"
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,14 +18,34 @@ from cs231n_utils.calls import CALL_RECORDS, MAX_OUTPUT_ELEMENTS, PARAM_NAMES, h
 RTOL, ATOL = 1e-5, 1e-8
 
 #: output names (as the grader records them) -> as your code spells them
-NAMES = {"S2": "scores S2", "S1": "cache[1] (S1)", "X2": "cache[2] (X2)", "loss": "loss",
-         "P": "probabilities P", "dW1": "grads['W1']", "db1": "grads['b1']", "dW2": "grads['W2']",
-         "db2": "grads['b2']", "y_pred": "predictions", "loss_history": "history['loss_history']",
-         "train_acc_history": "history['train_acc_history']",
-         "val_acc_history": "history['val_acc_history']"}
+NAMES = {
+    "S2": "scores S2",
+    "S1": "cache[1] (S1)",
+    "X2": "cache[2] (X2)",
+    "loss": "loss",
+    "P": "probabilities P",
+    "dW1": "grads['W1']",
+    "db1": "grads['b1']",
+    "dW2": "grads['W2']",
+    "db2": "grads['b2']",
+    "y_pred": "predictions",
+    "loss_history": "history['loss_history']",
+    "train_acc_history": "history['train_acc_history']",
+    "val_acc_history": "history['val_acc_history']",
+}
 #: the expected shape of each output, in the symbols of the notebook (never a case's numbers)
-SHAPES = {"S2": "(N, C)", "S1": "(N, H)", "X2": "(N, H)", "loss": "a scalar", "P": "(N, C)",
-          "dW1": "(D, H)", "db1": "(H,)", "dW2": "(H, C)", "db2": "(C,)", "y_pred": "(N,)"}
+SHAPES = {
+    "S2": "(N, C)",
+    "S1": "(N, H)",
+    "X2": "(N, H)",
+    "loss": "a scalar",
+    "P": "(N, C)",
+    "dW1": "(D, H)",
+    "db1": "(H,)",
+    "dW2": "(H, C)",
+    "db2": "(C,)",
+    "y_pred": "(N,)",
+}
 
 
 #: parts whose output names mean other things: part -> (names, shapes)
@@ -52,7 +73,9 @@ def as_plain_float_array(value) -> np.ndarray | None:
     return np.array(value, dtype=np.float64, copy=True)
 
 
-def allclose_scaled(got: np.ndarray, expected: np.ndarray, rtol: float = RTOL, atol: float = ATOL) -> bool:
+def allclose_scaled(
+    got: np.ndarray, expected: np.ndarray, rtol: float = RTOL, atol: float = ATOL
+) -> bool:
     """Same shape, finite, and |got - expected| <= atol·scale + rtol·|expected|, where scale is the
     largest |expected| (at least 1): atol is relative to the output's magnitude."""
     if got.shape != expected.shape:
@@ -63,7 +86,9 @@ def allclose_scaled(got: np.ndarray, expected: np.ndarray, rtol: float = RTOL, a
     return bool(np.all(np.abs(got - expected) <= atol * scale + rtol * np.abs(expected)))
 
 
-def output_reason(name: str, got: dict, expected: np.ndarray, part: str | None = None) -> str | None:
+def output_reason(
+    name: str, got: dict, expected: np.ndarray, part: str | None = None
+) -> str | None:
     """None when output ``name`` of ``got`` (name -> array) matches ``expected``, else what is
     wrong with it in words: missing, not numeric, wrong shape, inf/nan, wrong values (named as
     ``part``'s code spells it)."""
@@ -83,9 +108,11 @@ def output_reason(name: str, got: dict, expected: np.ndarray, part: str | None =
     return None
 
 
-HELPERS_IN_BACKWARD = ("backward() called forward(), softmax_loss() or loss_and_grads(): compute the "
-                       "gradients from the P and the cache it is given, by the chain rule (differentiating "
-                       "the loss numerically earns no points)")
+HELPERS_IN_BACKWARD = (
+    "backward() called forward(), softmax_loss() or loss_and_grads(): compute the "
+    "gradients from the P and the cache it is given, by the chain rule (differentiating "
+    "the loss numerically earns no points)"
+)
 
 
 def output_failures(part: str, got: dict, expected: dict) -> dict[str, str]:
@@ -108,8 +135,11 @@ def output_failures(part: str, got: dict, expected: dict) -> dict[str, str]:
 
 
 _TRAIN_ORDER = ("loss_history", "train_acc_history", "val_acc_history") + PARAM_NAMES
-_ENTRIES = {"loss_history": "one entry per iteration", "train_acc_history": "one entry per completed epoch",
-            "val_acc_history": "one entry per completed epoch"}
+_ENTRIES = {
+    "loss_history": "one entry per iteration",
+    "train_acc_history": "one entry per completed epoch",
+    "val_acc_history": "one entry per completed epoch",
+}
 
 
 def train_failure_reason(got: dict, expected: dict) -> str | None:

@@ -17,6 +17,7 @@ The work is done by one module per job, which this one only composes:
 extraction), ``download`` (fetch + verify + install), ``cache`` (the uint8 arrays, from the
 ``.npy`` cache or the batches).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,17 +50,39 @@ from .download import (
 )
 
 __all__ = [
-    "CIFAR10_MD5", "CIFAR10_URL", "CACHE_NAME", "D", "FOLDER", "MARKER", "NUM_CLASSES",
-    "REQUIRED_FILES", "DataError", "DownloadError", "build_cache", "default_data_dir",
-    "download_cifar10", "get_cifar10_data", "is_cifar10_present", "load_CIFAR10",
-    "load_CIFAR_batch", "load_class_names", "main",
+    "CIFAR10_MD5",
+    "CIFAR10_URL",
+    "CACHE_NAME",
+    "D",
+    "FOLDER",
+    "MARKER",
+    "NUM_CLASSES",
+    "REQUIRED_FILES",
+    "DataError",
+    "DownloadError",
+    "build_cache",
+    "default_data_dir",
+    "download_cifar10",
+    "get_cifar10_data",
+    "is_cifar10_present",
+    "load_CIFAR10",
+    "load_CIFAR_batch",
+    "load_class_names",
+    "main",
 ]
 
 CHUNK = 8192  # rows converted at a time: bounds the float temporaries to ~100 MB
 
 
-def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True,
-                     dtype=np.float32, data_dir=None, cache=True) -> dict:
+def get_cifar10_data(
+    num_training=49000,
+    num_validation=1000,
+    num_test=1000,
+    subtract_mean=True,
+    dtype=np.float32,
+    data_dir=None,
+    cache=True,
+) -> dict:
     """CIFAR-10 split and preprocessed the CS231n way, memory-frugally.
 
     - ``X_train`` ``(num_training, 3072)`` = training images ``[0, num_training)``
@@ -85,8 +108,11 @@ def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000, sub
         raise ValueError(
             f"dtype must be a floating type such as np.float32 or np.float64, got {dtype}."
         )
-    for name, val in (("num_training", num_training), ("num_validation", num_validation),
-                      ("num_test", num_test)):
+    for name, val in (
+        ("num_training", num_training),
+        ("num_validation", num_validation),
+        ("num_test", num_test),
+    ):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {val!r}.")
     if subtract_mean and num_training == 0:
@@ -94,12 +120,15 @@ def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000, sub
             "subtract_mean needs num_training > 0 (the mean comes from the training split)."
         )
     root, arrays = cifar10_arrays(data_dir, cache=cache)
-    train_X, train_y, test_X, test_y = (arrays[k] for k in ("train_X", "train_y", "test_X", "test_y"))
+    train_X, train_y, test_X, test_y = (
+        arrays[k] for k in ("train_X", "train_y", "test_X", "test_y")
+    )
     if num_training + num_validation > len(train_X) or num_test > len(test_X):
         raise ValueError(
             f"Asked for {num_training} training + {num_validation} validation images and "
             f"{num_test} test images, but {root} has {len(train_X)} training and {len(test_X)} "
-            "test images: pass smaller sizes.")
+            "test images: pass smaller sizes."
+        )
     mean = _mean_image(train_X[:num_training]) if subtract_mean else None
     val = slice(num_training, num_training + num_validation)
     return {
@@ -116,7 +145,7 @@ def _mean_image(X) -> np.ndarray:
     """Mean of uint8 rows ``X`` ``(N, 3072)`` as float64 ``(3072,)``, from exact integer sums."""
     total = np.zeros(D, np.int64)
     for i in range(0, len(X), CHUNK):  # uint32 partial sums are exact for chunks < 16.8M rows
-        total += np.add.reduce(X[i:i + CHUNK], axis=0, dtype=np.uint32)
+        total += np.add.reduce(X[i : i + CHUNK], axis=0, dtype=np.uint32)
     return total / len(X)
 
 
@@ -127,22 +156,26 @@ def _to_float(X, mean, dtype) -> np.ndarray:
     m = None if mean is None else mean.astype(dtype)
     for i in range(0, len(X), CHUNK):
         if m is None:
-            out[i:i + CHUNK] = X[i:i + CHUNK]
+            out[i : i + CHUNK] = X[i : i + CHUNK]
         else:
-            np.subtract(X[i:i + CHUNK], m, out=out[i:i + CHUNK], dtype=dtype)
+            np.subtract(X[i : i + CHUNK], m, out=out[i : i + CHUNK], dtype=dtype)
     return out
 
 
 # --------------------------------------------------------------------------- CLI
 
+
 def _cmd_download(args) -> int:
-    path = download_cifar10(args.dir, url=args.url, md5=args.md5, quiet=args.quiet,
-                            force=args.force)
+    path = download_cifar10(
+        args.dir, url=args.url, md5=args.md5, quiet=args.quiet, force=args.force
+    )
     if not args.no_cache:
         cdir = build_cache(args.dir)
         if not args.quiet:
-            print(f"array cache: {cdir}" if cdir else "array cache not written (read-only folder)",
-                  file=sys.stderr)
+            print(
+                f"array cache: {cdir}" if cdir else "array cache not written (read-only folder)",
+                file=sys.stderr,
+            )
     print(path)
     return 0
 
@@ -159,21 +192,29 @@ def _cmd_check(args) -> int:
 def main(argv=None) -> int:
     """``python -m cs231n_utils.data {download,check}``; exit 0 on success, 1 with a message
     otherwise."""
-    p = argparse.ArgumentParser(prog="python -m cs231n_utils.data",
-                                description="Fetch and check CIFAR-10 for the CS231n two-layer-net kit.")
+    p = argparse.ArgumentParser(
+        prog="python -m cs231n_utils.data",
+        description="Fetch and check CIFAR-10 for the CS231n two-layer-net kit.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     dir_help = "data folder (default: $CS231N_DATA_DIR or the repo's data/)"
     d = sub.add_parser("download", help="download, verify and extract cifar-10-python.tar.gz")
     d.add_argument("--dir", default=None, help=dir_help)
-    d.add_argument("--url", default=None, help="mirror URL (http(s):// or file://); default "
-                                               "$CIFAR10_URL or the official one")
+    d.add_argument(
+        "--url",
+        default=None,
+        help="mirror URL (http(s):// or file://); default $CIFAR10_URL or the official one",
+    )
     d.add_argument("--md5", default=None, help="MD5 of the archive at --url (default $CIFAR10_MD5)")
-    d.add_argument("--force", action="store_true",
-                   help="download again even if a verified copy exists")
+    d.add_argument(
+        "--force", action="store_true", help="download again even if a verified copy exists"
+    )
     d.add_argument("--quiet", action="store_true", help="no progress bar or messages")
-    d.add_argument("--no-cache", action="store_true",
-                   help="do not build the uint8 array cache (data/cache/cifar10) that makes "
-                        "loading fast")
+    d.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not build the uint8 array cache (data/cache/cifar10) that makes loading fast",
+    )
     d.set_defaults(func=_cmd_download)
     c = sub.add_parser("check", help="check that every batch file loads")
     c.add_argument("--dir", default=None, help=dir_help)

@@ -2,6 +2,7 @@
 extract it safely into a temporary folder, load every batch once, and only then rename the folder
 into place (a marker file records what was verified). A failure leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +39,8 @@ def check_source(url, md5) -> tuple[str, str]:
     if url != CIFAR10_URL and not md5_given:
         raise DownloadError(
             f"A custom CIFAR-10 URL ({url}) needs its own MD5 checksum: pass "
-            "`--md5 <32 hex digits>` (md5=... in Python) or set CIFAR10_MD5.")
+            "`--md5 <32 hex digits>` (md5=... in Python) or set CIFAR10_MD5."
+        )
     md5 = (md5_given or CIFAR10_MD5).strip().lower()
     if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
         raise DownloadError(
@@ -82,8 +84,14 @@ def _fetch(url: str, dest: Path, md5: str, quiet: bool) -> None:
             total = resp.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else None
             got = 0
-            with tqdm(total=total, unit="B", unit_scale=True, desc="cifar-10-python.tar.gz",
-                      disable=quiet, file=sys.stderr) as bar:
+            with tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc="cifar-10-python.tar.gz",
+                disable=quiet,
+                file=sys.stderr,
+            ) as bar:
                 while True:
                     chunk = resp.read(1 << 20)
                     if not chunk:
@@ -98,17 +106,22 @@ def _fetch(url: str, dest: Path, md5: str, quiet: bool) -> None:
             "Check the URL and your connection, then run the download again."
         ) from None
     except Exception as exc:  # http.client.IncompleteRead and friends
-        raise DownloadError(f"Download of {url} was cut off ({type(exc).__name__}); nothing was "
-                            "kept. Run the download again.") from None
+        raise DownloadError(
+            f"Download of {url} was cut off ({type(exc).__name__}); nothing was "
+            "kept. Run the download again."
+        ) from None
     if total is not None and got != total:
-        raise DownloadError(f"Download of {url} is truncated ({got} of {total} bytes); nothing "
-                            "was kept. Run the download again.")
+        raise DownloadError(
+            f"Download of {url} is truncated ({got} of {total} bytes); nothing "
+            "was kept. Run the download again."
+        )
     if digest.hexdigest() != md5:
         raise DownloadError(
             f"Checksum mismatch for {url}: expected MD5 {md5}, got {digest.hexdigest()} "
             f"({got} bytes). The file was corrupt or incomplete and has been removed; run the "
             "download again, and if you use a mirror check that --md5 / CIFAR10_MD5 is that "
-            "mirror's checksum.")
+            "mirror's checksum."
+        )
 
 
 def download_cifar10(data_dir=None, url=None, md5=None, quiet=False, force=False) -> Path:
@@ -135,8 +148,10 @@ def download_cifar10(data_dir=None, url=None, md5=None, quiet=False, force=False
     if not force and final.is_dir() and read_marker(final) is None:
         try:  # extracted by hand (e.g. from CS231n's script): accept it if every batch loads
             validate_folder(final)
-            say(f"CIFAR-10 found in {final} (not downloaded by this tool; all batches load). "
-                "Use --force to download a verified copy.")
+            say(
+                f"CIFAR-10 found in {final} (not downloaded by this tool; all batches load). "
+                "Use --force to download a verified copy."
+            )
             return final
         except DataError as exc:
             say(f"Existing {final} is unusable ({exc}); downloading a fresh copy.")
@@ -145,8 +160,10 @@ def download_cifar10(data_dir=None, url=None, md5=None, quiet=False, force=False
         data_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=".cifar10-download-", dir=data_dir))
     except OSError as exc:
-        raise DownloadError(f"Cannot write into {data_dir} ({exc}); pass a writable folder with "
-                            "--dir or set CS231N_DATA_DIR.") from None
+        raise DownloadError(
+            f"Cannot write into {data_dir} ({exc}); pass a writable folder with "
+            "--dir or set CS231N_DATA_DIR."
+        ) from None
     try:
         tarball = workdir / "cifar-10-python.tar.gz.part"
         say(f"Downloading {url} -> {final}")

@@ -5,6 +5,7 @@ of ``x`` at a time *in place* (so ``f`` may close over ``x``) and always putting
 Use float64 arrays: in float32 a step of ``1e-5`` is below the rounding noise and the check is
 meaningless (a ``GradientCheckWarning`` says so).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -24,8 +25,10 @@ def rel_error(x, y) -> float:
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.shape != y.shape:
-        raise ValueError(f"rel_error: shapes differ, {x.shape} vs {y.shape}; compare arrays of the same "
-                         "shape (e.g. your gradient and the numeric one for the same parameter).")
+        raise ValueError(
+            f"rel_error: shapes differ, {x.shape} vs {y.shape}; compare arrays of the same "
+            "shape (e.g. your gradient and the numeric one for the same parameter)."
+        )
     if x.size == 0:
         return 0.0
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
@@ -34,9 +37,13 @@ def rel_error(x, y) -> float:
 def _check_x(x, h, who: str) -> None:
     """``x`` must be a float ndarray (it is changed in place); warn if ``h`` is lost in rounding."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{who}: x must be a numpy array (it is perturbed in place), got {type(x).__name__}.")
+        raise TypeError(
+            f"{who}: x must be a numpy array (it is perturbed in place), got {type(x).__name__}."
+        )
     if x.dtype.kind != "f":
-        raise TypeError(f"{who}: x has dtype {x.dtype}; use a float array, e.g. x.astype(np.float64).")
+        raise TypeError(
+            f"{who}: x has dtype {x.dtype}; use a float array, e.g. x.astype(np.float64)."
+        )
     if not h > 0:
         raise ValueError(f"{who}: the step h must be positive, got {h}.")
     eps = np.finfo(x.dtype).eps
@@ -45,13 +52,18 @@ def _check_x(x, h, who: str) -> None:
         warnings.warn(
             f"{who}: x is {x.dtype} and h={h:g} is below sqrt(eps)*max(1, |x|) = {np.sqrt(eps) * scale:.2g}; "
             "rounding error will swamp the numeric gradient. Check in float64 (x.astype(np.float64)) "
-            "or use a larger h.", GradientCheckWarning, stacklevel=3)
+            "or use a larger h.",
+            GradientCheckWarning,
+            stacklevel=3,
+        )
 
 
 def _scalar(value, who: str) -> float:
     arr = np.asarray(value)
     if arr.size != 1:
-        raise ValueError(f"{who}: f must return a scalar (e.g. the loss), got an array of shape {arr.shape}.")
+        raise ValueError(
+            f"{who}: f must return a scalar (e.g. the loss), got an array of shape {arr.shape}."
+        )
     return float(arr.reshape(()))
 
 
@@ -78,7 +90,9 @@ def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     grad = np.zeros_like(x)
     for ix in np.ndindex(x.shape):
         plus, minus = _centred(f, x, ix, h)
-        grad[ix] = (_scalar(plus, "eval_numerical_gradient") - _scalar(minus, "eval_numerical_gradient")) / (2 * h)
+        grad[ix] = (
+            _scalar(plus, "eval_numerical_gradient") - _scalar(minus, "eval_numerical_gradient")
+        ) / (2 * h)
         if verbose:
             print(ix, grad[ix])
     return grad
@@ -97,8 +111,10 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
         plus, minus = _centred(f, x, ix, h)
         plus, minus = np.asarray(plus), np.asarray(minus)
         if plus.shape != df.shape:
-            raise ValueError(f"eval_numerical_gradient_array: f(x) has shape {plus.shape} but df has shape "
-                             f"{df.shape}; df must be the upstream gradient of f's output.")
+            raise ValueError(
+                f"eval_numerical_gradient_array: f(x) has shape {plus.shape} but df has shape "
+                f"{df.shape}; df must be the upstream gradient of f's output."
+            )
         grad[ix] = np.sum((plus - minus) * df) / (2 * h)
     return grad
 
@@ -117,8 +133,10 @@ def eval_numerical_jacobian(f, x, h=1e-5):
         plus, minus = _centred(f, x, ix, h)
         plus, minus = np.asarray(plus, dtype=np.float64), np.asarray(minus, dtype=np.float64)
         if plus.shape != out_shape or minus.shape != out_shape:
-            raise ValueError(f"eval_numerical_jacobian: f(x) changed shape from {out_shape} to {plus.shape}; "
-                             "f must return an array of one fixed shape.")
+            raise ValueError(
+                f"eval_numerical_jacobian: f(x) changed shape from {out_shape} to {plus.shape}; "
+                "f must return an array of one fixed shape."
+            )
         J[(Ellipsis, *ix)] = (plus - minus) / (2 * h)
     return J
 
@@ -133,8 +151,10 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=0, verbos
     _check_x(x, h, "grad_check_sparse")
     analytic_grad = np.asarray(analytic_grad)
     if analytic_grad.shape != x.shape:
-        raise ValueError(f"grad_check_sparse: analytic_grad has shape {analytic_grad.shape} but x has shape "
-                         f"{x.shape}; pass the gradient for this very parameter.")
+        raise ValueError(
+            f"grad_check_sparse: analytic_grad has shape {analytic_grad.shape} but x has shape "
+            f"{x.shape}; pass the gradient for this very parameter."
+        )
     rng = np.random.default_rng(seed)
     errors = np.empty(num_checks)
     for k in range(num_checks):

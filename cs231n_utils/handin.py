@@ -7,6 +7,7 @@ The timestamp is ISO 8601 basic format in UTC (``20261120T095812Z``) because nbg
 with ``dateutil``, which reads the older ``2026-11-20-09-58-12`` as a time with a UTC offset
 (2026-11-20 21:00 UTC), marking on-time students hours late.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -17,8 +18,10 @@ ZIP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 SEPARATOR = "--"
 #: ``FileNameCollectorPlugin.named_regexp`` matching every file extracted from such an archive
 #: (nbgrader matches it against the full path ``…/extracted/<archive name>/<file>``)
-ZIP_NAME_REGEXP = (r".*/(?P<assignment>[^/]+?)--(?P<student_id>[^/]+?)--"
-                   r"(?P<timestamp>[0-9]{8}T[0-9]{6}Z)/(?P<file_id>[^/]+)$")
+ZIP_NAME_REGEXP = (
+    r".*/(?P<assignment>[^/]+?)--(?P<student_id>[^/]+?)--"
+    r"(?P<timestamp>[0-9]{8}T[0-9]{6}Z)/(?P<file_id>[^/]+)$"
+)
 
 
 def zip_name(assignment: str, student_id: str, when: datetime | None = None) -> str:

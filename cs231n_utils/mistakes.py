@@ -9,6 +9,7 @@ names of those rules with the self-check data, so ``cs231n_utils.selfcheck`` nam
 mistake the grader's feedback would. The other mistakes are recognised by comparing your outputs
 with those of altered references, computed when the assignment was released.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,8 +57,12 @@ def choice_n_minus_1(case, got, expected):
     if rows is None:
         return False
     all_but_last, bs = case.arrays["X"].shape[0] - 1, case.scalars["batch_size"]
-    rng = np.random.default_rng(case.scalars["seed"])  # the given sampler, on all examples but the last
-    drawn = np.array([rng.choice(all_but_last, size=bs, replace=True) for _ in range(rows.shape[0])])
+    rng = np.random.default_rng(
+        case.scalars["seed"]
+    )  # the given sampler, on all examples but the last
+    drawn = np.array(
+        [rng.choice(all_but_last, size=bs, replace=True) for _ in range(rows.shape[0])]
+    )
     return drawn.shape == rows.shape and bool(np.array_equal(drawn, rows))
 
 
@@ -68,12 +73,18 @@ def float_epochs(case, got, expected):
     floats = sum((it + 1) % per_epoch == 0 for it in range(iters))
     if floats == iters // max(N // bs, 1):
         return False
-    sizes = [h.size for k in ("train_acc_history", "val_acc_history") if (h := _history(got, k)) is not None]
+    sizes = [
+        h.size
+        for k in ("train_acc_history", "val_acc_history")
+        if (h := _history(got, k)) is not None
+    ]
     return bool(sizes) and all(n == floats for n in sizes)
 
 
 def acc_as_counts(case, got, expected):
-    values = [h for k in ("train_acc_history", "val_acc_history") if (h := _history(got, k)) is not None]
+    values = [
+        h for k in ("train_acc_history", "val_acc_history") if (h := _history(got, k)) is not None
+    ]
     return any(h.size and np.all(np.isfinite(h)) and np.max(h) > 1 for h in values)
 
 
@@ -111,21 +122,31 @@ def softmax_axis(case, got, expected):
 def cache_order(case, got, expected):
     exp = expected
     g1, g2 = (as_plain_float_array(got.get(k)) if k in got else None for k in ("S1", "X2"))
-    return (g1 is not None and g2 is not None and not np.array_equal(exp["S1"], exp["X2"])
-            and allclose_scaled(g1, exp["X2"]) and allclose_scaled(g2, exp["S1"]))
+    return (
+        g1 is not None
+        and g2 is not None
+        and not np.array_equal(exp["S1"], exp["X2"])
+        and allclose_scaled(g1, exp["X2"])
+        and allclose_scaled(g2, exp["S1"])
+    )
 
 
 def params_untouched(case, got, expected):
     arrays = [as_plain_float_array(got.get(k)) if k in got else None for k in PARAM_NAMES]
-    return all(a is not None and a.shape == case.arrays[k].shape and np.array_equal(a, case.arrays[k])
-               for a, k in zip(arrays, PARAM_NAMES, strict=True))
+    return all(
+        a is not None and a.shape == case.arrays[k].shape and np.array_equal(a, case.arrays[k])
+        for a, k in zip(arrays, PARAM_NAMES, strict=True)
+    )
 
 
 def acc_per_iteration(case, got, expected):
     iters = case.scalars["num_iters"]
     exp_epochs = np.asarray(expected["train_acc_history"]).size
-    sizes = [as_plain_float_array(got[k]).size for k in ("train_acc_history", "val_acc_history")
-             if k in got and as_plain_float_array(got[k]) is not None]
+    sizes = [
+        as_plain_float_array(got[k]).size
+        for k in ("train_acc_history", "val_acc_history")
+        if k in got and as_plain_float_array(got[k]) is not None
+    ]
     return exp_epochs != iters and any(s == iters for s in sizes)
 
 
@@ -147,7 +168,15 @@ def chain_numeric(case, got, expected):
 
 def chain_mask_dense(case, got, expected):
     """∂x2/∂s1 has the right diagonal and nonzero entries off it (no single variant gives every such form)."""
-    g, exp = as_plain_float_array(got.get("dx2_ds1")) if "dx2_ds1" in got else None, expected["dx2_ds1"]
-    if g is None or g.shape != exp.shape or g.ndim != 2 or not allclose_scaled(np.diag(g), np.diag(exp)):
+    g, exp = (
+        as_plain_float_array(got.get("dx2_ds1")) if "dx2_ds1" in got else None,
+        expected["dx2_ds1"],
+    )
+    if (
+        g is None
+        or g.shape != exp.shape
+        or g.ndim != 2
+        or not allclose_scaled(np.diag(g), np.diag(exp))
+    ):
         return False
     return bool(np.any(g[~np.eye(g.shape[0], dtype=bool)]))

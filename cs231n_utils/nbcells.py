@@ -14,6 +14,7 @@ saved notebook, so a helper the grader cannot see fails now, not after grading.
     >>> cells = graded_cells("two_layer_net.ipynb")     # [CodeCell("cell:2", "import numpy as np\\n"), ...]
     >>> namespace = exec_cells(cells, errors={})
 """
+
 from __future__ import annotations
 
 import ast
@@ -65,7 +66,9 @@ def _constant(node: ast.expr) -> bool:
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
         return all(_constant(e) for e in node.elts)
     if isinstance(node, ast.Dict):
-        return all(k is not None and _constant(k) for k in node.keys) and all(map(_constant, node.values))
+        return all(k is not None and _constant(k) for k in node.keys) and all(
+            map(_constant, node.values)
+        )
     if isinstance(node, ast.UnaryOp):
         return _constant(node.operand)
     if isinstance(node, ast.BinOp):
@@ -87,9 +90,13 @@ def is_definition(stmt: ast.stmt) -> bool:
     if isinstance(stmt, ast.Assign):
         return all(map(_plain_targets, stmt.targets)) and _constant(stmt.value)
     if isinstance(stmt, ast.AnnAssign):
-        return isinstance(stmt.target, ast.Name) and stmt.value is not None and _constant(stmt.value)
+        return (
+            isinstance(stmt.target, ast.Name) and stmt.value is not None and _constant(stmt.value)
+        )
     if isinstance(stmt, ast.Try):
-        inner = stmt.body + stmt.orelse + stmt.finalbody + [s for h in stmt.handlers for s in h.body]
+        inner = (
+            stmt.body + stmt.orelse + stmt.finalbody + [s for h in stmt.handlers for s in h.body]
+        )
         return all(is_definition(s) or isinstance(s, (ast.Pass, ast.Raise)) for s in inner)
     return False
 
@@ -105,8 +112,11 @@ def definitions(source: str) -> list[str]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     lines = source.splitlines(keepends=True)
-    return ["\n" * (stmt.lineno - 1) + "".join(lines[stmt.lineno - 1:stmt.end_lineno])
-            for stmt in tree.body if is_definition(stmt)]
+    return [
+        "\n" * (stmt.lineno - 1) + "".join(lines[stmt.lineno - 1 : stmt.end_lineno])
+        for stmt in tree.body
+        if is_definition(stmt)
+    ]
 
 
 def graded_cells(nb, parts: tuple[str, ...] = PARTS) -> list[CodeCell]:
@@ -127,11 +137,15 @@ def graded_cells(nb, parts: tuple[str, ...] = PARTS) -> list[CodeCell]:
             seen.add(grade_id)
             out.append(CodeCell(grade_id, strip_magics(_source(cell))))
             continue
-        out.extend(CodeCell(f"{DEFINITIONS_PREFIX}{index}", stmt) for stmt in definitions(_source(cell)))
+        out.extend(
+            CodeCell(f"{DEFINITIONS_PREFIX}{index}", stmt) for stmt in definitions(_source(cell))
+        )
     return out
 
 
-def exec_cells(cells: list[CodeCell], namespace: dict | None = None, errors: dict | None = None) -> dict:
+def exec_cells(
+    cells: list[CodeCell], namespace: dict | None = None, errors: dict | None = None
+) -> dict:
     """Execute cells in order in ``namespace`` (fresh, with ``np`` pre-imported, when None).
 
     When ``errors`` is a dict, a failing cell's exception is recorded there (key -> exception)

@@ -20,6 +20,7 @@ helpers counted -- numeric factors earn no points either) and judges each case w
 ``selfcheck.npz`` / ``selfcheck.json`` beside the notebook (numbers computed when the assignment was
 released). The grader's cases are different ones: passing here is necessary, not sufficient.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,15 +77,21 @@ def error_words(exc: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell ")]
     where = ""
     if frames:
-        key = frames[-1].filename[len("<cell "):-1]
-        cell = f"{key} cell" if not key.startswith("cell:") else f"cell {int(key[5:]) + 1} (definitions)"
+        key = frames[-1].filename[len("<cell ") : -1]
+        cell = (
+            f"{key} cell"
+            if not key.startswith("cell:")
+            else f"cell {int(key[5:]) + 1} (definitions)"
+        )
         where = f" in your {cell}, line {frames[-1].lineno}"
     if isinstance(exc, NotImplementedError):
         return f"raised NotImplementedError{where} (not implemented yet)"
     hint = ""
     if isinstance(exc, NameError):
-        hint = (" -- the grader runs only your solution cells and the imports, def, class and "
-                "NAME = constant lines of your other cells: define helpers that way")
+        hint = (
+            " -- the grader runs only your solution cells and the imports, def, class and "
+            "NAME = constant lines of your other cells: define helpers that way"
+        )
     return f"raised {type(exc).__name__}{where}: {exc}{hint}"
 
 
@@ -112,10 +119,12 @@ def _matches(got: dict, variant: dict[str, np.ndarray]) -> bool:
 
 def _variant(arrays: dict, case_id: str, mistake_id: str, index: int) -> dict[str, np.ndarray]:
     prefix = f"{case_id}/mistake/{mistake_id}/{index}/"
-    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def _diagnose(order: list, case: dict, inputs: dict, got: dict, expected: dict, arrays: dict) -> str | None:
+def _diagnose(
+    order: list, case: dict, inputs: dict, got: dict, expected: dict, arrays: dict
+) -> str | None:
     """The first catalogued mistake (in the grader's order) your outputs on this case show: by its
     rule (cs231n_utils.mistakes, the grader's own) or by the outputs of an altered reference."""
     view = SimpleNamespace(arrays=inputs, scalars=case["scalars"], kind=case["kind"])
@@ -126,7 +135,10 @@ def _diagnose(order: list, case: dict, inputs: dict, got: dict, expected: dict, 
         try:
             if rule is not None and getattr(mistakes, rule)(view, got, expected):
                 return mistake_id
-            if any(_matches(got, _variant(arrays, case["id"], mistake_id, i)) for i in variants.get(mistake_id, ())):
+            if any(
+                _matches(got, _variant(arrays, case["id"], mistake_id, i))
+                for i in variants.get(mistake_id, ())
+            ):
                 return mistake_id
         except Exception:  # noqa: BLE001 - a malformed output just doesn't match this mistake
             continue
@@ -149,20 +161,26 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
     report = Report(part)
     say = report.lines.append
     if part not in SELF_CHECKED:
-        say(f"The self-check covers {', '.join(SELF_CHECKED)}; {part}() is checked by its public test "
-            "cell and, after hand-in, by the grader.")
+        say(
+            f"The self-check covers {', '.join(SELF_CHECKED)}; {part}() is checked by its public test "
+            "cell and, after hand-in, by the grader."
+        )
         return report
     try:
         manifest, arrays = load_data(notebook.parent)
         nb = json.loads(notebook.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        say(f"Self-check unavailable: {exc}. Keep {DATA_NAME}.npz and {DATA_NAME}.json from the "
-            f"assignment zip beside {notebook.name}, and open the notebook from that folder.")
+        say(
+            f"Self-check unavailable: {exc}. Keep {DATA_NAME}.npz and {DATA_NAME}.json from the "
+            f"assignment zip beside {notebook.name}, and open the notebook from that folder."
+        )
         return report
     cases = manifest["parts"][part]
     saved = time.strftime("%H:%M:%S", time.localtime(notebook.stat().st_mtime))
-    say(f"Self-check of {part}() on {len(cases)} practice cases (saved notebook {notebook.name}, "
-        f"{saved}; save first so your latest edits count):")
+    say(
+        f"Self-check of {part}() on {len(cases)} practice cases (saved notebook {notebook.name}, "
+        f"{saved}; save first so your latest edits count):"
+    )
     errors: dict[str, BaseException] = {}
     namespace = exec_cells(graded_cells(nb), errors=errors)
     for exc in errors.values():
@@ -179,8 +197,12 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         case = {**case, "part": part}
         inputs = {k: arrays[f"{case['id']}/in/{k}"] for k in case["inputs"]}
         try:
-            with np.errstate(all="ignore"):  # an overflow shows in the report as inf/nan, not as warnings
-                got = call_part(part, fn, inputs, case["scalars"])  # the grader's call, stand-ins and all
+            with np.errstate(
+                all="ignore"
+            ):  # an overflow shows in the report as inf/nan, not as warnings
+                got = call_part(
+                    part, fn, inputs, case["scalars"]
+                )  # the grader's call, stand-ins and all
         except Exception as exc:  # noqa: BLE001 - your errors are results
             say(f"  ✗ {case['label']}: {error_words(exc)}")
             continue
@@ -188,7 +210,9 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         expected = _expected(arrays, case, got)
         failed = case_failures(part, got, expected)
         numeric = numeric or (part == "backward" and helper_calls(got) > 0)
-        numeric_factors = numeric_factors or (part == chain.PART and chain.used_numeric_helpers(got))
+        numeric_factors = numeric_factors or (
+            part == chain.PART and chain.used_numeric_helpers(got)
+        )
         if not failed:
             report.passed += 1
             say(f"  ✓ {case['label']}")
@@ -202,14 +226,20 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         ids = [mistake_id for mistake_id, _ in order]  # the most frequent; ties: the grader's order
         best = max(found, key=lambda i: (found[i], -ids.index(i)))
         report.diagnosis = manifest["mistakes"].get(best, best)
-        say(f"  Diagnosis: your outputs match a known mistake: {report.diagnosis}. "
-            "After grading, the feedback explains any mistake it finds.")
+        say(
+            f"  Diagnosis: your outputs match a known mistake: {report.diagnosis}. "
+            "After grading, the feedback explains any mistake it finds."
+        )
     if numeric:
-        say("  The grader gives a backward() that calls forward(), softmax_loss() or loss_and_grads() "
-            "no points, whatever its values.")
+        say(
+            "  The grader gives a backward() that calls forward(), softmax_loss() or loss_and_grads() "
+            "no points, whatever its values."
+        )
     if numeric_factors:
-        say("  The grader gives a chain_rule_factors() that calls a numeric-differentiation helper "
-            "(eval_numerical_…) no points, whatever its values.")
+        say(
+            "  The grader gives a chain_rule_factors() that calls a numeric-differentiation helper "
+            "(eval_numerical_…) no points, whatever its values."
+        )
     if report.ok:
         say("  The grader checks the same kinds of cases with secret inputs.")
     return report

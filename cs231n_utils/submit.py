@@ -18,6 +18,7 @@ agree when your forward is right), and writes ``two_layer_net--<student id>--<UT
 (:func:`cs231n_utils.handin.zip_name`, the name the course's ``nbgrader zip_collect`` reads)
 holding the notebook and best_net.npz. Nothing is written when a check fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,9 @@ NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 NET_FILE = "best_net.npz"
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 ANSWER_PLACEHOLDER = "YOUR ANSWER HERE"
-RERUN = "restart the kernel and run all cells (Kernel > Restart Kernel and Run All Cells), then save"
+RERUN = (
+    "restart the kernel and run all cells (Kernel > Restart Kernel and Run All Cells), then save"
+)
 
 
 def _source(cell) -> str:
@@ -78,29 +81,38 @@ def run_order_problems(nb: dict) -> list[str]:
         if not isinstance(count, int):
             out.append(f"cell {index + 1} has not been run: {RERUN}")
         elif count <= last:
-            out.append(f"cell {index + 1} ran before the cell above it (execution count {count} after "
-                       f"{last}): {RERUN}")
+            out.append(
+                f"cell {index + 1} ran before the cell above it (execution count {count} after "
+                f"{last}): {RERUN}"
+            )
         last = count if isinstance(count, int) else last
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if errors:
-            out.append(f"cell {index + 1} ended with {errors[0].get('ename', 'an error')}: fix it and {RERUN}")
+            out.append(
+                f"cell {index + 1} ended with {errors[0].get('ename', 'an error')}: fix it and {RERUN}"
+            )
     return out
 
 
 def mirrored(X: np.ndarray) -> np.ndarray:
     """Rows of (32, 32, 3) images X (N, 3072) mirrored left-right -> (N, 3072)."""
-    return np.ascontiguousarray(np.asarray(X).reshape(len(X), 32, 32, 3)[:, :, ::-1, :].reshape(len(X), -1))
+    return np.ascontiguousarray(
+        np.asarray(X).reshape(len(X), 32, 32, 3)[:, :, ::-1, :].reshape(len(X), -1)
+    )
 
 
 def held_out_accuracy(forward, net: dict, data: dict) -> tuple[float, float]:
     """(held-out accuracy, validation accuracy) of ``net`` with your ``forward``: the held-out images
     are the test split and the mirrored validation images together, as the grader scores them."""
+
     def hits(X, y):
         S2, _ = forward(np.asarray(X, dtype=np.float64), net)
         return np.argmax(np.asarray(S2), axis=1) == y
 
     val = hits(data["X_val"], data["y_val"])
-    held = np.concatenate([hits(data["X_test"], data["y_test"]), hits(mirrored(data["X_val"]), data["y_val"])])
+    held = np.concatenate(
+        [hits(data["X_test"], data["y_test"]), hits(mirrored(data["X_val"]), data["y_val"])]
+    )
     return float(np.mean(held)), float(np.mean(val))
 
 
@@ -113,6 +125,7 @@ def accuracy_line(nb: dict, net: dict, data: dict | None = None) -> str:
     if data is None:
         try:
             from cs231n_utils.data import get_cifar10_data
+
             data = get_cifar10_data()
         except Exception as exc:  # noqa: BLE001 - no data is not a reason to refuse a hand-in
             return f"accuracy not estimated ({type(exc).__name__}: {exc})"
@@ -121,12 +134,19 @@ def accuracy_line(nb: dict, net: dict, data: dict | None = None) -> str:
             held, val = held_out_accuracy(forward, net, data)
     except Exception as exc:  # noqa: BLE001
         return f"accuracy not estimated: your forward() raised {type(exc).__name__}: {exc}"
-    return (f"accuracy the grader will score: {held:.1%} on the test images + mirrored validation images "
-            f"(validation accuracy {val:.1%}), computed with your forward(), as the grader does with its own")
+    return (
+        f"accuracy the grader will score: {held:.1%} on the test images + mirrored validation images "
+        f"(validation accuracy {val:.1%}), computed with your forward(), as the grader does with its own"
+    )
 
 
-def submit(student_id: str, folder: str | Path = ".", out_dir: str | Path | None = None,
-           when: datetime | None = None, data: dict | None = None) -> Path | None:
+def submit(
+    student_id: str,
+    folder: str | Path = ".",
+    out_dir: str | Path | None = None,
+    when: datetime | None = None,
+    data: dict | None = None,
+) -> Path | None:
     """Check the saved notebook and best_net.npz in ``folder``; print what was found; when all is
     well write the hand-in zip into ``out_dir`` (default ``folder``) and return its path, else None.
     ``when`` (default now, UTC) is the time in the zip's name."""
@@ -137,12 +157,16 @@ def submit(student_id: str, folder: str | Path = ".", out_dir: str | Path | None
     notebook, net_path = folder / NOTEBOOK, folder / NET_FILE
     problems = []
     if not STUDENT_ID.fullmatch(student_id or "") or SEPARATOR in student_id:
-        problems.append(f"student id {student_id!r}: give your course login (letters, digits, . _ @ -; "
-                        f"no '{SEPARATOR}')")
+        problems.append(
+            f"student id {student_id!r}: give your course login (letters, digits, . _ @ -; "
+            f"no '{SEPARATOR}')"
+        )
     try:
         nb = json.loads(notebook.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        print(f"submit: cannot read {notebook}: {exc}. Run this in the assignment folder, after saving.")
+        print(
+            f"submit: cannot read {notebook}: {exc}. Run this in the assignment folder, after saving."
+        )
         return None
     problems += unfinished_todos(nb) + run_order_problems(nb)
     notes: list[str] = []
@@ -154,7 +178,9 @@ def submit(student_id: str, folder: str | Path = ".", out_dir: str | Path | None
     for note in notes:
         print(f"note: {note}")
     if net is not None:
-        print(f"{NET_FILE}: valid (hidden size {net['W1'].shape[1]}); {accuracy_line(nb, net, data)}")
+        print(
+            f"{NET_FILE}: valid (hidden size {net['W1'].shape[1]}); {accuracy_line(nb, net, data)}"
+        )
     if problems:
         print("Not ready to hand in:\n" + "\n".join(f"  - {p}" for p in problems))
         return None
@@ -167,8 +193,12 @@ def submit(student_id: str, folder: str | Path = ".", out_dir: str | Path | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cs231n_utils.submit", description=__doc__.splitlines()[0])
-    parser.add_argument("--student-id", required=True, help="your course login (as your LMS knows you)")
+    parser = argparse.ArgumentParser(
+        prog="python -m cs231n_utils.submit", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--student-id", required=True, help="your course login (as your LMS knows you)"
+    )
     parser.add_argument("--folder", default=".", help="the assignment folder (default: here)")
     parser.add_argument("--out", default=None, help="where to write the zip (default: the folder)")
     args = parser.parse_args(argv)

@@ -4,6 +4,7 @@ Every plotting function returns its ``matplotlib.figure.Figure`` (made with pypl
 inline in Jupyter; assign the result, ``fig = plot_history(h)``, or end the line with ``;`` so it
 is not displayed twice).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,10 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
     """
     Xs = np.asarray(Xs)
     if Xs.ndim != 4:
-        raise ValueError(f"visualize_grid expects images of shape (N, H, W, C), got {Xs.shape}; "
-                         "reshape first, e.g. X.reshape(-1, 32, 32, 3).")
+        raise ValueError(
+            f"visualize_grid expects images of shape (N, H, W, C), got {Xs.shape}; "
+            "reshape first, e.g. X.reshape(-1, 32, 32, 3)."
+        )
     N, H, W, C = Xs.shape
     G = max(1, math.ceil(math.sqrt(N)))
     grid = np.zeros((G * H + (G - 1) * padding, G * W + (G - 1) * padding, C))
@@ -30,7 +33,7 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
         img = Xs[n].astype(np.float64)
         low, high = img.min(), img.max()
         if high > low:
-            grid[y0:y0 + H, x0:x0 + W] = ubound * (img - low) / (high - low)
+            grid[y0 : y0 + H, x0 : x0 + W] = ubound * (img - low) / (high - low)
     return grid
 
 
@@ -44,7 +47,9 @@ def plot_history(history, fig=None):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    missing = [k for k in ("loss_history", "train_acc_history", "val_acc_history") if k not in history]
+    missing = [
+        k for k in ("loss_history", "train_acc_history", "val_acc_history") if k not in history
+    ]
     if missing:
         raise KeyError(f"plot_history: history lacks {missing}; pass the dict returned by train().")
     if fig is None:
@@ -56,16 +61,25 @@ def plot_history(history, fig=None):
     ax_loss.plot(np.arange(len(loss)), loss, color="tab:blue", label="training loss")
     ax_loss.set(title="Loss history", xlabel="Iteration", ylabel="Loss")
     ax_loss.ticklabel_format(axis="y", useOffset=False)  # plain loss values, not "+2.302" offsets
-    for key, label, color in (("train_acc_history", "train", "tab:orange"),
-                              ("val_acc_history", "val", "tab:green")):
+    for key, label, color in (
+        ("train_acc_history", "train", "tab:orange"),
+        ("val_acc_history", "val", "tab:green"),
+    ):
         acc = np.asarray(history[key], dtype=float)
         ax_acc.plot(np.arange(1, len(acc) + 1), acc, marker="o", color=color, label=label)
     ax_acc.set(title="Classification accuracy history", xlabel="Epoch", ylabel="Accuracy")
     ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.legend()
     if len(history["train_acc_history"]) == 0:  # fewer iterations than one epoch
-        ax_acc.text(0.5, 0.5, "no complete epoch yet:\naccuracies are recorded once per epoch",
-                    transform=ax_acc.transAxes, ha="center", va="center", color="0.4")
+        ax_acc.text(
+            0.5,
+            0.5,
+            "no complete epoch yet:\naccuracies are recorded once per epoch",
+            transform=ax_acc.transAxes,
+            ha="center",
+            va="center",
+            color="0.4",
+        )
         ax_acc.set(xticks=[], yticks=[])
     fig.tight_layout()
     return fig
@@ -79,8 +93,10 @@ def plot_W1(W1, padding=3, ax=None, title="First-layer weights W1"):
 
     W1 = np.asarray(W1)
     if W1.ndim != 2 or W1.shape[0] != 32 * 32 * 3:
-        raise ValueError(f"plot_W1 expects W1 of shape (3072, H), got {W1.shape}; pass params['W1'] of a "
-                         "net trained on CIFAR-10 rows.")
+        raise ValueError(
+            f"plot_W1 expects W1 of shape (3072, H), got {W1.shape}; pass params['W1'] of a "
+            "net trained on CIFAR-10 rows."
+        )
     tiles = W1.reshape(32, 32, 3, -1).transpose(3, 0, 1, 2)  # (H, 32, 32, 3)
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 8))
@@ -103,7 +119,9 @@ def show_samples(X, y, class_names, per_class=7, seed=0):
     if X.ndim == 2 and X.shape[1] == 32 * 32 * 3:
         X = X.reshape(-1, 32, 32, 3)
     if X.ndim != 4 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"show_samples expects X (N, 32, 32, 3) and y (N,), got {X.shape} and {y.shape}.")
+        raise ValueError(
+            f"show_samples expects X (N, 32, 32, 3) and y (N,), got {X.shape} and {y.shape}."
+        )
     rng = np.random.default_rng(seed)
     C = len(class_names)
     fig, axes = plt.subplots(per_class, C, figsize=(1.2 * C, 1.2 * per_class), squeeze=False)

@@ -15,6 +15,7 @@ Pixels are seeded noise around a per-class colour; classes are balanced and shuf
 
     python tests/cifar10_fixture.py --out DIR [--tarball] [--train-per-class N --test-per-class M]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,9 @@ import numpy as np
 
 FOLDER = "cifar-10-batches-py"
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-README = b'<meta HTTP-EQUIV="REFRESH" content="0; url=https://www.cs.toronto.edu/~kriz/cifar.html">\n'
+README = (
+    b'<meta HTTP-EQUIV="REFRESH" content="0; url=https://www.cs.toronto.edu/~kriz/cifar.html">\n'
+)
 
 
 class _Py2Pickler(pickle._Pickler):
@@ -49,8 +52,9 @@ class _Py2Pickler(pickle._Pickler):
         module = getattr(obj, "__module__", "")
         if module.startswith("numpy._core"):
             qualname = (name or obj.__qualname__).encode()
-            self.write(pickle.GLOBAL + module.replace("_core", "core").encode() + b"\n"
-                       + qualname + b"\n")
+            self.write(
+                pickle.GLOBAL + module.replace("_core", "core").encode() + b"\n" + qualname + b"\n"
+            )
             self.memoize(obj)
             return
         super().save_global(obj, name)
@@ -86,17 +90,28 @@ def cifar10_files(train_per_class: int = 20, test_per_class: int = 10, seed: int
     size = -(-len(labels) // 5)
     for b in range(5):
         rows = slice(b * size, (b + 1) * size)
-        files[f"data_batch_{b + 1}"] = py2_pickle({
-            "batch_label": f"training batch {b + 1} of 5", "labels": labels[rows],
-            "data": np.ascontiguousarray(data[rows]),
-            "filenames": [f"{CLASSES[y]}_s_{b * size + i:06d}.png"
-                          for i, y in enumerate(labels[rows])]})
+        files[f"data_batch_{b + 1}"] = py2_pickle(
+            {
+                "batch_label": f"training batch {b + 1} of 5",
+                "labels": labels[rows],
+                "data": np.ascontiguousarray(data[rows]),
+                "filenames": [
+                    f"{CLASSES[y]}_s_{b * size + i:06d}.png" for i, y in enumerate(labels[rows])
+                ],
+            }
+        )
     data, labels = _images(test_per_class, rng)
-    files["test_batch"] = py2_pickle({
-        "batch_label": "testing batch 1 of 1", "labels": labels, "data": data,
-        "filenames": [f"{CLASSES[y]}_s_{i:06d}.png" for i, y in enumerate(labels)]})
-    files["batches.meta"] = py2_pickle({"num_cases_per_batch": size, "label_names": CLASSES,
-                                        "num_vis": 3072})
+    files["test_batch"] = py2_pickle(
+        {
+            "batch_label": "testing batch 1 of 1",
+            "labels": labels,
+            "data": data,
+            "filenames": [f"{CLASSES[y]}_s_{i:06d}.png" for i, y in enumerate(labels)],
+        }
+    )
+    files["batches.meta"] = py2_pickle(
+        {"num_cases_per_batch": size, "label_names": CLASSES, "num_vis": 3072}
+    )
     files["readme.html"] = README
     return files
 
@@ -130,5 +145,12 @@ if __name__ == "__main__":
     p.add_argument("--test-per-class", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    print(write_cifar10(a.out, a.tarball, train_per_class=a.train_per_class,
-                        test_per_class=a.test_per_class, seed=a.seed))
+    print(
+        write_cifar10(
+            a.out,
+            a.tarball,
+            train_per_class=a.train_per_class,
+            test_per_class=a.test_per_class,
+            seed=a.seed,
+        )
+    )

@@ -15,6 +15,7 @@ once, at the first such test's setup, never at collection.
 Small CIFAR-10 stand-ins are generated in the official format by ``tests/cifar10_fixture.py``
 (nothing outside the repository is needed); tests that need real images use ``cifar_full_dir``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # render plots headless, before anyt
 
 REPO = Path(__file__).resolve().parents[1]
 FULL_DATA = REPO / "data"
-SMALL_TRAIN_PER_CLASS = 20   # 200 training images in 5 batches of 40
-SMALL_TEST_PER_CLASS = 10    # 100 test images
+SMALL_TRAIN_PER_CLASS = 20  # 200 training images in 5 batches of 40
+SMALL_TEST_PER_CLASS = 10  # 100 test images
 
 #: test module -> the tiers of every test in it
 MODULE_TIERS = {
@@ -43,9 +44,9 @@ MODULE_TIERS = {
 #: fixture -> the tiers of every test that uses it (directly or through other fixtures)
 FIXTURE_TIERS = {
     "cifar_full_dir": ("data", "slow"),
-    "full_run": ("data", "slow"),      # test_notebook: the whole solution notebook on CIFAR-10
-    "toy_runs": ("slow",),             # test_notebook: kernels run the toy sections
-    "sealed_cases": ("sandbox",),      # test_diagnose: solution cells graded in the sandbox
+    "full_run": ("data", "slow"),  # test_notebook: the whole solution notebook on CIFAR-10
+    "toy_runs": ("slow",),  # test_notebook: kernels run the toy sections
+    "sealed_cases": ("sandbox",),  # test_diagnose: solution cells graded in the sandbox
     "browser": ("browser",),
     "chromium": ("browser",),
     "postgres": ("postgres",),
@@ -108,8 +109,12 @@ def md5_of(path: Path) -> str:
 def cifar_small_tarball(tmp_path_factory) -> Path:
     """A small class-balanced ``cifar-10-python.tar.gz`` in the official layout (generated)."""
     out = tmp_path_factory.mktemp("cifar_small_tarball")
-    return write_cifar10(out, tarball=True, train_per_class=SMALL_TRAIN_PER_CLASS,
-                         test_per_class=SMALL_TEST_PER_CLASS)
+    return write_cifar10(
+        out,
+        tarball=True,
+        train_per_class=SMALL_TRAIN_PER_CLASS,
+        test_per_class=SMALL_TEST_PER_CLASS,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -131,8 +136,10 @@ def cifar_small_dir(cifar_small_tarball, tmp_path_factory) -> Path:
 def cifar_full_dir() -> Path:
     """The repository's ``data/`` with the full CIFAR-10 (or stand-in); skips when it is absent."""
     if not (FULL_DATA / "cifar-10-batches-py" / "test_batch").is_file():
-        pytest.skip("full CIFAR-10 not in data/: run `make data` "
-                    "(or `python -m cs231n_utils.data download`)")
+        pytest.skip(
+            "full CIFAR-10 not in data/: run `make data` "
+            "(or `python -m cs231n_utils.data download`)"
+        )
     return FULL_DATA
 
 

@@ -9,6 +9,7 @@ metadata, a 1,500-deep folder chain with a FIFO and hundreds of files, a bzip2 b
 Each must earn no undeserved point, leave every other student's grade and every course file as it
 was, copy nothing into feedback/, and let the run (and a --force re-run) complete.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,7 +54,9 @@ def test_intake_sets_links_special_files_and_deep_chains_aside(tmp_path, make_ch
     (folder / "best_net.npz").write_bytes(b"kept")
     intake.Intake()(assignment=ASSIGNMENT, student="*", notebooks=[str(folder / NOTEBOOK)])
     assert sorted(p.name for p in folder.iterdir()) == ["best_net.npz", "deep", NOTEBOOK]
-    assert len(list((folder / "deep").rglob("*"))) == 2  # cut at the depth limit, the rest set aside
+    assert (
+        len(list((folder / "deep").rglob("*"))) == 2
+    )  # cut at the depth limit, the rest set aside
     reasons = [r["reason"] for r in intake.recorded(folder)]
     assert any(r.startswith("`secret` is a link") for r in reasons)
     assert any(r.startswith("`fifo` is a special file") for r in reasons)
@@ -72,18 +75,24 @@ def test_intake_bounds_file_count_and_bytes(tmp_path):
         (folder / f"f{i:03d}.txt").write_text("x")
     (folder / "huge.bin").write_bytes(b"\0" * 3000)
     intake.Intake(max_entries=20, max_file_bytes=2000)(notebooks=[str(folder / NOTEBOOK)])
-    assert sorted(p.name for p in folder.iterdir()) == [f"f{i:03d}.txt" for i in range(20)] + [NOTEBOOK]
+    assert sorted(p.name for p in folder.iterdir()) == [f"f{i:03d}.txt" for i in range(20)] + [
+        NOTEBOOK
+    ]
     assert [r["reason"] for r in intake.recorded(folder)] == [
         "`huge.bin` is larger than 1.95312 KiB: it was set aside, not graded",
-        "80 more files and folders (beyond the first 20 kept) were set aside, not graded"]
+        "80 more files and folders (beyond the first 20 kept) were set aside, not graded",
+    ]
 
 
-@pytest.mark.parametrize("make, why", [
-    (lambda p: p.symlink_to("/etc/passwd"), "cannot be opened as a plain file"),
-    (lambda p: p.write_text("{not json"), "is not a valid notebook"),
-    (lambda p: p.write_text("[" * 100_000), "is nested too deeply"),
-    (lambda p: p.write_bytes(b" " * (2**20 + 1)), "is larger than 1 MiB"),
-])
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (lambda p: p.symlink_to("/etc/passwd"), "cannot be opened as a plain file"),
+        (lambda p: p.write_text("{not json"), "is not a valid notebook"),
+        (lambda p: p.write_text("[" * 100_000), "is nested too deeply"),
+        (lambda p: p.write_bytes(b" " * (2**20 + 1)), "is larger than 1 MiB"),
+    ],
+)
 def test_a_refused_notebook_is_replaced_by_an_empty_one_with_the_reason(tmp_path, make, why):
     folder = _submission(tmp_path)
     (folder / NOTEBOOK).unlink()
@@ -92,36 +101,59 @@ def test_a_refused_notebook_is_replaced_by_an_empty_one_with_the_reason(tmp_path
     nb = nbformat.read(folder / NOTEBOOK, as_version=4)
     assert nb.cells == [] and not (folder / NOTEBOOK).is_symlink()
     (reason,) = [r["reason"] for r in intake.recorded(folder)]
-    assert reason.startswith(f"`{NOTEBOOK}` ") and why in reason and "every autograded part scores 0" in reason
+    assert (
+        reason.startswith(f"`{NOTEBOOK}` ")
+        and why in reason
+        and "every autograded part scores 0" in reason
+    )
 
 
 def _cell(grade_id, **meta):
-    return nbformat.v4.new_code_cell(f"# {grade_id}", metadata={"nbgrader": {
-        "schema_version": 3, "grade": False, "solution": True, "locked": False, "grade_id": grade_id,
-        **meta}})
+    return nbformat.v4.new_code_cell(
+        f"# {grade_id}",
+        metadata={
+            "nbgrader": {
+                "schema_version": 3,
+                "grade": False,
+                "solution": True,
+                "locked": False,
+                "grade_id": grade_id,
+                **meta,
+            }
+        },
+    )
 
 
 def test_copied_cells_and_broken_metadata_cost_only_those_cells():
-    nb = nbformat.v4.new_notebook(cells=[
-        _cell("forward"), _cell("forward"),                          # a copied solution cell
-        _cell("test_predict", grade=True, solution=False, locked=True, points="five"),
-        nbformat.v4.new_code_cell("x", metadata={"nbgrader": "garbage"}),
-        nbformat.v4.new_code_cell("y", metadata={"nbgrader": {}}),   # what stock DeduplicateIds leaves
-        _cell("backward"),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            _cell("forward"),
+            _cell("forward"),  # a copied solution cell
+            _cell("test_predict", grade=True, solution=False, locked=True, points="five"),
+            nbformat.v4.new_code_cell("x", metadata={"nbgrader": "garbage"}),
+            nbformat.v4.new_code_cell(
+                "y", metadata={"nbgrader": {}}
+            ),  # what stock DeduplicateIds leaves
+            _cell("backward"),
+        ]
+    )
     nb, _ = SafeCellMetadata().preprocess(nb, {"nbgrader": {"student": "s", "assignment": "a"}})
     note, *cells = nb.cells
     assert note.metadata[intake.NOTE_MARK] and "set parts of your submission aside" in note.source
     kept = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]
     assert kept == [None, "forward", None, None, None, "backward"]
-    assert "cell 1 repeats grade_id 'forward'" in note.source and "cell 3 has malformed" in note.source
+    assert (
+        "cell 1 repeats grade_id 'forward'" in note.source and "cell 3 has malformed" in note.source
+    )
     from nbgrader.nbgraderformat import MetadataValidator
+
     MetadataValidator().validate_nb(nb)  # what stock CheckCellMetadata demands now holds
 
 
 def test_the_reference_is_pinned_and_never_read_through_a_link(tmp_path):
     """The trusted process executes the solution notebook's cells: only the file it first read."""
     from cs231n_grader.reference import ReferenceChanged, verified_reference
+
     course = tmp_path / "solutions" / ASSIGNMENT
     course.mkdir(parents=True)
     notebook = course / NOTEBOOK
@@ -144,7 +176,7 @@ def test_the_reference_is_pinned_and_never_read_through_a_link(tmp_path):
 ok, why = sandbox_available()
 SOLUTION_NB = REPO / "solutions" / ASSIGNMENT / NOTEBOOK
 
-KERNEL_ATTACK = '''
+KERNEL_ATTACK = """
 import os
 for name, target in [("two_layer_net.ipynb", "../../../solutions/two_layer_net/two_layer_net.ipynb"),
                      ("secret_link", "../../../.grader_secret"), ("passwd_link", "/etc/passwd")]:
@@ -163,15 +195,21 @@ try:
             fh.write(b"x" * (60 * 2**20))
 except OSError as e:
     print("disk stopped:", e.strerror)
-'''
+"""
 
 
 def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for var in ("CS231N_UNSAFE_NO_SANDBOX", "CS231N_GRADER_SECRET"):
         env.pop(var, None)
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def _bzip_bomb(path: Path, net: dict) -> None:
@@ -201,7 +239,9 @@ def _class(course: Path, release: Path, best: dict, make_chain) -> dict[str, Pat
 
     submit("a_honest", ref_nb)
     kernel = nbformat.from_dict(json.loads(json.dumps(untouched)))
-    first = next(c for c in kernel.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "forward")
+    first = next(
+        c for c in kernel.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "forward"
+    )
     first.source = KERNEL_ATTACK + first.source
     submit("b_kernel_links", kernel, net=False)
     linked = submit("c_placed_links", untouched)
@@ -213,12 +253,18 @@ def _class(course: Path, release: Path, best: dict, make_chain) -> dict[str, Pat
     (nb_link / NOTEBOOK).unlink()
     (nb_link / NOTEBOOK).symlink_to("../../../solutions/two_layer_net/two_layer_net.ipynb")
     copied = nbformat.from_dict(json.loads(json.dumps(ref_nb)))
-    index = next(i for i, c in enumerate(copied.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "predict")
+    index = next(
+        i
+        for i, c in enumerate(copied.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "predict"
+    )
     copied.cells.insert(index + 1, nbformat.from_dict(json.loads(json.dumps(copied.cells[index]))))
     copied.cells[index + 1].id = "predict-copy"  # as JupyterLab's copy-paste does
     submit("e_copied_cell", copied)
     broken = nbformat.from_dict(json.loads(json.dumps(ref_nb)))
-    cell = next(c for c in broken.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_predict")
+    cell = next(
+        c for c in broken.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_predict"
+    )
     cell.metadata["nbgrader"]["points"] = "five"
     submit("f_broken_metadata", broken)
     tree = submit("g_deep_tree", ref_nb)
@@ -236,7 +282,11 @@ def _fingerprint(paths) -> dict:
     """sha256 + mode of every regular file under paths (never following links)."""
     out = {}
     for top in paths:
-        items = [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file() and not p.is_symlink()]
+        items = (
+            [top]
+            if top.is_file()
+            else [p for p in top.rglob("*") if p.is_file() and not p.is_symlink()]
+        )
         for p in items:
             out[str(p)] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mode)
     return out
@@ -244,18 +294,29 @@ def _fingerprint(paths) -> dict:
 
 def _scores(course: Path) -> dict[str, dict[str, float]]:
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return {s.student.id: {g.name: g.score for nb in s.notebooks for g in nb.grades}
-                for s in gb.assignment_submissions(ASSIGNMENT)}
+        return {
+            s.student.id: {g.name: g.score for nb in s.notebooks for g in nb.grades}
+            for s in gb.assignment_submissions(ASSIGNMENT)
+        }
 
 
-AUTOGRADED = ("test_forward", "test_softmax_loss", "test_chain_rule_factors", "test_backward", "test_train",
-              "test_predict", "test_accuracy")
+AUTOGRADED = (
+    "test_forward",
+    "test_softmax_loss",
+    "test_chain_rule_factors",
+    "test_backward",
+    "test_train",
+    "test_predict",
+    "test_accuracy",
+)
 
 
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory, cifar_full_dir, make_chain):
     from cs231n_grader import demo
+
     if not ok:
         pytest.skip(f"no sandbox here: {why}")
     course = tmp_path_factory.mktemp("attacked_course")
@@ -267,15 +328,28 @@ def attacked(tmp_path_factory, cifar_full_dir, make_chain):
     best = samples.class_nets({"best"}, SOLUTION_NB)["best"]
     np.savez(course / "instructor_net.npz", **best)
     folders = _class(course, course / "assignment" / ASSIGNMENT / NOTEBOOK, best, make_chain)
-    protected = [course / "solutions", course / ".grader_secret", course / "instructor_net.npz",
-                 folders["a_honest"], folders["z_honest"]]
+    protected = [
+        course / "solutions",
+        course / ".grader_secret",
+        course / "instructor_net.npz",
+        folders["a_honest"],
+        folders["z_honest"],
+    ]
     before = _fingerprint(protected)
     run = _nbgrader(course, "autograde", ASSIGNMENT)
     scores = _scores(course)
     rerun = _nbgrader(course, "autograde", ASSIGNMENT, "--force", "--student", "g_deep_tree")
     feedback = _nbgrader(course, "generate_feedback", ASSIGNMENT)
-    yield dict(course=course, run=run, rerun=rerun, feedback=feedback, scores=scores,
-               before=before, after=_fingerprint(protected), best=best)
+    yield dict(
+        course=course,
+        run=run,
+        rerun=rerun,
+        feedback=feedback,
+        scores=scores,
+        before=before,
+        after=_fingerprint(protected),
+        best=best,
+    )
     for item in (course / "quarantine").glob("*/*/*/*"):
         intake.remove_tree(item)  # pytest's own clean-up would recurse 1,500 levels
 
@@ -307,10 +381,16 @@ def test_honest_notebooks_ran_in_their_private_copy(attacked):
     """The kernel's private copy held what the notebook needs: its public accuracy test (the
     notebook's load_net on best_net.npz) ran and passed for the honest students."""
     for student in ("a_honest", "z_honest"):
-        nb = nbformat.read(attacked["course"] / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
-        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy")
+        nb = nbformat.read(
+            attacked["course"] / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4
+        )
+        cell = next(
+            c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy"
+        )
         text = json.dumps(cell.outputs)
-        assert "Validation accuracy of best_net.npz" in text and "accuracy: public test passed" in text, text[:500]
+        assert (
+            "Validation accuracy of best_net.npz" in text and "accuracy: public test passed" in text
+        ), text[:500]
 
 
 @pytest.mark.slow
@@ -350,9 +430,13 @@ def test_every_set_aside_item_is_explained_to_its_student(attacked):
     assert "repeats grade_id 'predict'" in first_cell("e_copied_cell")
     assert "malformed nbgrader metadata" in first_cell("f_broken_metadata")
     deep = first_cell("g_deep_tree")
-    assert "`fifo` is a special file" in deep and "(beyond the first 64 kept) were set aside" in deep
+    assert (
+        "`fifo` is a special file" in deep and "(beyond the first 64 kept) were set aside" in deep
+    )
     nb = nbformat.read(course / "autograded" / "h_bomb" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    acc = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy")
+    acc = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy"
+    )
     assert "unusual compression" in json.dumps(acc.metadata["cs231n"]["verdict"])
     html = (course / "feedback" / "c_placed_links" / ASSIGNMENT / "two_layer_net.html").read_text()
     assert "set parts of your submission aside" in html

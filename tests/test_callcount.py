@@ -1,5 +1,6 @@
 """cs231n_utils.callcount: calls counted by the functions' code, however they are reached; the one
 mechanism behind backward's helper calls and the chain-rule part's numeric-helper calls."""
+
 from __future__ import annotations
 
 import functools
@@ -57,11 +58,20 @@ def test_backward_calling_forward_through_a_default_argument_is_counted():
         "def forward(X, params):\n    return X @ params['W1'], None\n\n"
         "def backward(P, y, cache, params, reg, f=forward):\n"
         "    f(cache[0], params)\n"
-        "    return {k: np.zeros_like(v) for k, v in params.items()}\n")
+        "    return {k: np.zeros_like(v) for k, v in params.items()}\n"
+    )
     namespace = exec_cells([CodeCell("backward", source)], {"np": np})
     rng = np.random.default_rng(0)
-    arrays = {"P": rng.random((2, 3)), "y": np.array([0, 1]), "X": rng.random((2, 4)), "S1": rng.random((2, 5)),
-              "X2": rng.random((2, 5)), "W1": rng.random((4, 5)), "b1": np.zeros(5), "W2": rng.random((5, 3)),
-              "b2": np.zeros(3)}
+    arrays = {
+        "P": rng.random((2, 3)),
+        "y": np.array([0, 1]),
+        "X": rng.random((2, 4)),
+        "S1": rng.random((2, 5)),
+        "X2": rng.random((2, 5)),
+        "W1": rng.random((4, 5)),
+        "b1": np.zeros(5),
+        "W2": rng.random((5, 3)),
+        "b2": np.zeros(3),
+    }
     out = runner.call_part("backward", namespace["backward"], arrays, {"reg": 0.0})
     assert float(out[runner.HELPER_CALLS]) == 1

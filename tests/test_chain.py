@@ -6,6 +6,7 @@ are checked here against numeric Jacobians and its gradients against the batched
 The catalogued mistakes are made by the bundled class's edits and graded in the real sandbox by
 tests/test_diagnose.py (``test_mistake_is_diagnosed_by_id``); here they are graded in-process.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,13 +47,20 @@ def test_the_contract_names_every_key_with_its_shape():
     assert tuple(chain.OUTPUTS) == chain.FACTORS + chain.GRADIENTS
     assert chain.SHAPES["ds1_dW1"] == "(H, D, H)" and chain.SHAPES["ds2_dW2"] == "(C, H, C)"
     assert diagnose.catalogue(PART) and {m["id"] for m in diagnose.catalogue(PART)} == {
-        "chain_numeric", "chain_factor_transposed", "chain_mask_vector", "chain_mask_dense", "chain_no_one_hot",
-        "chain_contraction_order"}
+        "chain_numeric",
+        "chain_factor_transposed",
+        "chain_mask_vector",
+        "chain_mask_dense",
+        "chain_no_one_hot",
+        "chain_contraction_order",
+    }
 
 
 def close(got: np.ndarray, numeric: np.ndarray) -> bool:
     """Same shape, and the largest difference is tiny next to the largest entry."""
-    return got.shape == numeric.shape and np.max(np.abs(got - numeric)) <= 1e-6 * np.max(np.abs(numeric))
+    return got.shape == numeric.shape and np.max(np.abs(got - numeric)) <= 1e-6 * np.max(
+        np.abs(numeric)
+    )
 
 
 def check_factors(case, ref) -> None:
@@ -63,8 +71,12 @@ def check_factors(case, ref) -> None:
     x2 = np.maximum(0, s1)
     s2 = x2 @ p["W2"] + p["b2"]
     H, C = p["W2"].shape
-    assert close(got["dL_ds2"], eval_numerical_jacobian(
-        lambda s: ref.softmax_loss(s[None, :], np.array([y]), p, 0.0)[0], s2.copy()))
+    assert close(
+        got["dL_ds2"],
+        eval_numerical_jacobian(
+            lambda s: ref.softmax_loss(s[None, :], np.array([y]), p, 0.0)[0], s2.copy()
+        ),
+    )
     assert close(got["ds2_dx2"], eval_numerical_jacobian(lambda v: v @ p["W2"], x2.copy()))
     assert close(got["ds1_dW1"], eval_numerical_jacobian(lambda W: x @ W, p["W1"].copy()))
     assert close(got["ds2_dW2"], eval_numerical_jacobian(lambda W: x2 @ W, p["W2"].copy()))
@@ -92,12 +104,17 @@ def test_reference_gradients_averaged_are_backward(ref, cases):
         got = reference_outputs(case, ref)
         for k in ("W1", "b1", "W2", "b2"):
             assert np.allclose(got["d" + k], grads[k], rtol=1e-10, atol=1e-14), (case.label, k)
-    case, reg = make_cases("backward", SECRET, ref)[1], 0.3  # a random minibatch of backward's cases
+    case, reg = (
+        make_cases("backward", SECRET, ref)[1],
+        0.3,
+    )  # a random minibatch of backward's cases
     X, y, p = case.arrays["X"], case.arrays["y"], params_of(case)
     per_example = [ref.chain_rule_factors(X[i], int(y[i]), p) for i in range(len(X))]
     _, grads = ref.loss_and_grads(X, y, p, reg)
     for k in ("W1", "b1", "W2", "b2"):
-        reg_grad = eval_numerical_jacobian(lambda W: reg * np.sum(W ** 2), p[k].copy()) if k[0] == "W" else 0
+        reg_grad = (
+            eval_numerical_jacobian(lambda W: reg * np.sum(W**2), p[k].copy()) if k[0] == "W" else 0
+        )
         mean = np.mean([f["d" + k] for f in per_example], axis=0)
         assert rel_error(mean + reg_grad, grads[k]) < 1e-7, k
 
@@ -109,7 +126,11 @@ def test_secret_cases_cover_shapes_relu_zeros_and_a_confident_label(ref, cases):
     for case in cases:
         D, H = case.arrays["W1"].shape
         C = case.arrays["W2"].shape[1]
-        assert case.arrays["x"].shape == (D,) and case.arrays["y"].shape == () and 0 <= case.arrays["y"] < C
+        assert (
+            case.arrays["x"].shape == (D,)
+            and case.arrays["y"].shape == ()
+            and 0 <= case.arrays["y"] < C
+        )
         assert len({D, H, C}) == 3, "distinct D, H, C: a transposed factor shows as a wrong shape"
         dims.add((D, H, C))
         p = params_of(case)
@@ -122,9 +143,13 @@ def test_secret_cases_cover_shapes_relu_zeros_and_a_confident_label(ref, cases):
             assert 1 - 1e-4 < prob[int(case.arrays["y"])] < 1
     assert len(dims) >= 4, "hidden cases have other shapes than the toy model"
     again, other = make_cases(PART, SECRET, ref), make_cases(PART, b"another secret", ref)
-    assert all(np.array_equal(a.arrays["x"], b.arrays["x"]) for a, b in zip(cases, again, strict=True))
-    assert not any(a.arrays["x"].shape == b.arrays["x"].shape and np.array_equal(a.arrays["x"], b.arrays["x"])
-                   for a, b in zip(cases[1:], other[1:], strict=True))
+    assert all(
+        np.array_equal(a.arrays["x"], b.arrays["x"]) for a, b in zip(cases, again, strict=True)
+    )
+    assert not any(
+        a.arrays["x"].shape == b.arrays["x"].shape and np.array_equal(a.arrays["x"], b.arrays["x"])
+        for a, b in zip(cases[1:], other[1:], strict=True)
+    )
 
 
 def test_reference_cells_earn_full_marks(ref, cases):
@@ -150,16 +175,21 @@ def test_each_bundled_mistake_is_diagnosed_and_scores_zero(student, ref, cases):
     assert (res.score, res.passed, res.total) == (0, 0, 6)
     shown = res.summary() + " ".join(res.failures)
     assert "factors" in shown and not re.search(r"\d\.\d{3,}|\[\s*-?\d+\.", shown), shown
-    assert not re.search(r"\(\d+, \d+", shown), "shapes are given in symbols, never the case's numbers"
+    assert not re.search(r"\(\d+, \d+", shown), (
+        "shapes are given in symbols, never the case's numbers"
+    )
 
 
 def test_wrong_shape_names_the_factor_in_symbols(ref, cases):
     """A student who returns ds1_dW1 in W1's index order first (D, H, H) reads its name and
     (H, D, H); the hard-coded toy answers earn nothing (the public-only rule)."""
-    source = samples.strip_markers(next(c.source for c in solution_cells(default_notebook())
-                                        if c.key == PART))
+    source = samples.strip_markers(
+        next(c.source for c in solution_cells(default_notebook()) if c.key == PART)
+    )
     source = source.replace('"ds1_dW1": ds1_dW1,', '"ds1_dW1": ds1_dW1.transpose(1, 0, 2),')
-    cells = [c if c.key != PART else CodeCell(PART, source) for c in solution_cells(default_notebook())]
+    cells = [
+        c if c.key != PART else CodeCell(PART, source) for c in solution_cells(default_notebook())
+    ]
     res = grade(cells, cases, ref)
     assert res.score == 0 and res.diagnosis[0] == "chain_factor_transposed"
     assert "factors['ds1_dW1'] (∂s1/∂W1): wrong shape, expected (H, D, H)" in res.failures[0]
@@ -221,8 +251,9 @@ def test_factors_made_by_numeric_differentiation_earn_nothing(ref, cases):
 def test_a_mistake_outside_the_catalogue_is_located_at_the_first_wrong_output(ref, cases):
     """No catalogued mistake: the feedback names the first wrong output in the order of the chain and
     where to look (cs231n_grader.locate), never a value."""
-    source = samples.strip_markers(next(c.source for c in solution_cells(default_notebook())
-                                        if c.key == PART))
+    source = samples.strip_markers(
+        next(c.source for c in solution_cells(default_notebook()) if c.key == PART)
+    )
     assert '"db1": dL_ds1,' in source
     cells = [CodeCell(PART, source.replace('"db1": dL_ds1,', '"db1": 2 * dL_ds1,'))]
     res = grade(cells, cases, ref)

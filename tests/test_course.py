@@ -7,6 +7,7 @@ course files in a scratch folder, with the venv "activated" (its bin/ first on P
 Kept short: three students, and an empty CIFAR-10 folder, so the notebooks' training cells
 fail at once (the sealed parts are graded on secret inputs, without data; nobody hands in a net).
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,15 +32,19 @@ VENV_BIN = Path(sys.executable).parent
 A = "two_layer_net"
 DUE = "2026-11-20 10:00:00 UTC"
 ON_TIME = datetime(2026, 11, 20, 9, 58, 12)  # jdoe: 108 s early
-LATE = datetime(2026, 11, 21, 12, 0, 0)      # asmith: 26 h late -> 2 started days -> 20 %
+LATE = datetime(2026, 11, 21, 12, 0, 0)  # asmith: 26 h late -> 2 started days -> 20 %
 MANUAL = {"derivation": 8.0, "q_train_test_gap": 5.0, "q_max_subtraction": 4.0, "q_dead_relu": 5.0}
 ROSTER = "id,first_name,last_name,email\njdoe,Jane,Doe,jdoe@example.edu\nasmith,Alan,Smith,asmith@example.edu\n"
 # the late policy the guide shows, uncommented
-LATE_POLICY = ('\nc.AssignLatePenalties.plugin_class = "cs231n_grader.course.PercentPerDayPenalty"\n'
-               "c.PercentPerDayPenalty.percent_per_day = 10.0\n")
+LATE_POLICY = (
+    '\nc.AssignLatePenalties.plugin_class = "cs231n_grader.course.PercentPerDayPenalty"\n'
+    "c.PercentPerDayPenalty.percent_per_day = 10.0\n"
+)
 
 HW0_SOLUTION = 'def add(a, b):\n    """a + b"""\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION\n'
-HW0_TEST = "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add(2, 2) == 4\n### END HIDDEN TESTS\n"
+HW0_TEST = (
+    "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add(2, 2) == 4\n### END HIDDEN TESTS\n"
+)
 
 
 def activated_env(extra: dict | None = None, path: str | None = None) -> dict:
@@ -53,8 +58,11 @@ def activated_env(extra: dict | None = None, path: str | None = None) -> dict:
 def new_course(root: Path) -> Path:
     """A fresh course: the repo's nbgrader_config.py, solutions/ and the committed release."""
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(REPO / "solutions" / A, root / "solutions" / A,
-                    ignore=shutil.ignore_patterns("best_net.npz", "__pycache__", ".ipynb_checkpoints"))
+    shutil.copytree(
+        REPO / "solutions" / A,
+        root / "solutions" / A,
+        ignore=shutil.ignore_patterns("best_net.npz", "__pycache__", ".ipynb_checkpoints"),
+    )
     shutil.copytree(REPO / "assignment" / A, root / "assignment" / A)
     return root
 
@@ -62,13 +70,28 @@ def new_course(root: Path) -> Path:
 def write_hw0(root: Path) -> None:
     """A plain nbgrader assignment: one solution cell, one 2-point test cell with a hidden test."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     sol = nbformat.v4.new_code_cell(HW0_SOLUTION)
-    sol.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False, "grade_id": "add",
-                                "schema_version": 3}
+    sol.metadata["nbgrader"] = {
+        "grade": False,
+        "solution": True,
+        "locked": False,
+        "grade_id": "add",
+        "schema_version": 3,
+    }
     test = nbformat.v4.new_code_cell(HW0_TEST)
-    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2,
-                                 "grade_id": "test_add", "schema_version": 3}
+    test.metadata["nbgrader"] = {
+        "grade": True,
+        "solution": False,
+        "locked": True,
+        "points": 2,
+        "grade_id": "test_add",
+        "schema_version": 3,
+    }
     nb.cells = [sol, test]
     (root / "solutions" / "hw0").mkdir(parents=True)
     nbformat.write(nb, str(root / "solutions" / "hw0" / "hw0.ipynb"))
@@ -76,17 +99,28 @@ def write_hw0(root: Path) -> None:
 
 def run(course: Path, *args: str, env: dict | None = None, check: bool = True) -> str:
     """One command of the guide, from the course root; returns its combined output."""
-    proc = subprocess.run(list(args), cwd=course, env=env or activated_env(), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(
+        list(args),
+        cwd=course,
+        env=env or activated_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"`{' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout[-4000:]}")
+        raise AssertionError(
+            f"`{' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout[-4000:]}"
+        )
     return proc.stdout
 
 
 def problems(log: str) -> list[str]:
     """Log lines an instructor would have to read: warnings, errors, Python warnings."""
-    return [line for line in log.splitlines()
-            if re.search(r"WARNING|ERROR|CRITICAL|Warning:|not absolute", line)]
+    return [
+        line
+        for line in log.splitlines()
+        if re.search(r"WARNING|ERROR|CRITICAL|Warning:|not absolute", line)
+    ]
 
 
 def hand_in(course: Path, student: str, nb, when: datetime) -> str:
@@ -107,12 +141,15 @@ def read_csv(path: Path) -> dict:
 
 # --- 0. pieces, without nbgrader commands ------------------------------------------------------------
 
+
 def test_hand_in_names_parse_to_the_hand_in_time_in_nbgrader():
     from nbgrader.utils import parse_utc
 
     name = handin.zip_name(A, "j-doe", ON_TIME)
     assert name == "two_layer_net--j-doe--20261120T095812Z.zip"
-    found = re.match(handin.ZIP_NAME_REGEXP, f"/course/downloaded/{A}/extracted/{name[:-4]}/{A}.ipynb")
+    found = re.match(
+        handin.ZIP_NAME_REGEXP, f"/course/downloaded/{A}/extracted/{name[:-4]}/{A}.ipynb"
+    )
     assert found and found["student_id"] == "j-doe" and found["file_id"] == f"{A}.ipynb"
     assert parse_utc(found["timestamp"]) == ON_TIME == handin.parse_timestamp(found["timestamp"])
     assert parse_utc("2026-11-20-09-58-12") != ON_TIME  # the old documented form: read as an offset
@@ -131,17 +168,25 @@ def test_percent_per_day_penalty():
     policy = PercentPerDayPenalty(percent_per_day=10.0)
     assert policy.late_submission_penalty("x", 80.0, 60) == pytest.approx(8.0)  # 1 started day
     assert policy.late_submission_penalty("x", 80.0, 26 * 3600) == pytest.approx(16.0)
-    assert policy.late_submission_penalty("x", 80.0, 30 * 86400) == pytest.approx(80.0)  # at most all
+    assert policy.late_submission_penalty("x", 80.0, 30 * 86400) == pytest.approx(
+        80.0
+    )  # at most all
 
 
 # --- 1. the release, from a fresh clone ------------------------------------------------------------
+
 
 def test_nbgrader_works_without_activating_the_venv(tmp_path):
     course = new_course(tmp_path)
     write_hw0(course)
     # nbgrader runs `alembic` from PATH to create the gradebook: the config makes the venv's found
-    out = run(course, str(VENV_BIN / "nbgrader"), "generate_assignment", "hw0",
-              env=activated_env(path="/usr/bin:/bin"))
+    out = run(
+        course,
+        str(VENV_BIN / "nbgrader"),
+        "generate_assignment",
+        "hw0",
+        env=activated_env(path="/usr/bin:/bin"),
+    )
     assert (course / "assignment" / "hw0" / "hw0.ipynb").is_file()
     assert "not absolute" not in out
 
@@ -163,6 +208,7 @@ def test_a_failed_release_keeps_the_committed_one(tmp_path):
 
 # --- 2. the worked example ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory, cifar_full_dir):
     """The guide's example up to the export; returns (course, {step: output}). CIFAR-10 is there:
@@ -170,7 +216,9 @@ def course(tmp_path_factory, cifar_full_dir):
     root = new_course(tmp_path_factory.mktemp("course"))
     with open(root / "nbgrader_config.py", "a") as fh:
         fh.write(LATE_POLICY)
-    env = activated_env({"CS231N_DATA_DIR": str(cifar_full_dir), "CS231N_GRADER_SECRET": "test-course"})
+    env = activated_env(
+        {"CS231N_DATA_DIR": str(cifar_full_dir), "CS231N_GRADER_SECRET": "test-course"}
+    )
     out = {}
 
     def step(name, *args, check=True):
@@ -218,7 +266,11 @@ def course(tmp_path_factory, cifar_full_dir):
 
 def test_zip_timestamps_are_read_as_utc(course):
     root, _ = course
-    assert (root / "submitted" / "jdoe" / A / "timestamp.txt").read_text().startswith("2026-11-20 09:58:12")
+    assert (
+        (root / "submitted" / "jdoe" / A / "timestamp.txt")
+        .read_text()
+        .startswith("2026-11-20 09:58:12")
+    )
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         assert gb.find_submission(A, "jdoe").timestamp == ON_TIME
         assert gb.find_submission(A, "jdoe").total_seconds_late == 0
@@ -236,7 +288,9 @@ def test_a_clean_autograde_logs_nothing_to_act_on(course):
     _, out = course
     assert "jdoe" in out["autograde_jdoe"] and problems(out["autograde_jdoe"]) == []
     # --force says what it replaces (asked for): nothing else
-    assert [line for line in problems(out["regrade"]) if "Removing existing assignment" not in line] == []
+    assert [
+        line for line in problems(out["regrade"]) if "Removing existing assignment" not in line
+    ] == []
     assert problems(out["release"]) == [] and problems(out["export"]) == []
 
 
@@ -257,7 +311,9 @@ def test_export_has_parts_late_penalty_and_both_assignments(course):
     assert set(rows) == {(a, s) for a in (A, "hw0") for s in ("jdoe", "asmith", "bsmith")}
     jdoe = rows[(A, "jdoe")]
     auto = ["forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict"]
-    assert [jdoe[p] for p in auto] == ["10", "10", "10", "20", "10", "5"] and jdoe["accuracy"] == "0"
+    assert [jdoe[p] for p in auto] == ["10", "10", "10", "20", "10", "5"] and jdoe[
+        "accuracy"
+    ] == "0"
     assert (jdoe["derivation"], jdoe["written"]) == ("8", "14")
     assert (jdoe["raw_total"], jdoe["late_penalty"], jdoe["total"]) == ("87", "0", "87")
     assert jdoe["timestamp"].startswith("2026-11-20 09:58:12") and jdoe["seconds_late"] == "0"
@@ -266,7 +322,8 @@ def test_export_has_parts_late_penalty_and_both_assignments(course):
     cents = {"abs": 0.011}  # the CSV rounds to 2 decimals
     assert float(asmith["late_penalty"]) == pytest.approx(0.2 * float(asmith["raw_total"]), **cents)
     assert float(asmith["total"]) == pytest.approx(
-        float(asmith["raw_total"]) - float(asmith["late_penalty"]), **cents)
+        float(asmith["raw_total"]) - float(asmith["late_penalty"]), **cents
+    )
     hw0 = rows[("hw0", "jdoe")]
     assert (hw0["forward"], hw0["derivation"], hw0["total"], hw0["max_total"]) == ("", "", "2", "2")
     assert rows[("hw0", "asmith")]["total"] == "0"
@@ -274,21 +331,32 @@ def test_export_has_parts_late_penalty_and_both_assignments(course):
 
 def test_late_penalty_matches_nbgraders_own_csv(course):
     root, _ = course
-    run(root, "nbgrader", "export", "--exporter=nbgrader.plugins.CsvExportPlugin", "--to", "stock.csv")
+    run(
+        root,
+        "nbgrader",
+        "export",
+        "--exporter=nbgrader.plugins.CsvExportPlugin",
+        "--to",
+        "stock.csv",
+    )
     with open(root / "stock.csv", newline="") as fh:
         stock = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(fh)}
     for key, row in read_csv(root / "grades.csv").items():
         cents = {"abs": 0.006}  # the kit's CSV rounds to 2 decimals
         assert float(row["total"]) == pytest.approx(float(stock[key]["score"]), **cents), key
         assert float(row["late_penalty"]) == pytest.approx(
-            float(stock[key]["late_submission_penalty"]), **cents), key
+            float(stock[key]["late_submission_penalty"]), **cents
+        ), key
 
 
-@pytest.mark.parametrize("args", [
-    ["--assignment=[two_layer_net]", "--student=[jdoe,asmith]"],
-    ["--assignment=two_layer_net", "--student=jdoe,asmith"],
-    ['--assignment=["two_layer_net"]', '--student=["jdoe", "asmith"]'],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--assignment=[two_layer_net]", "--student=[jdoe,asmith]"],
+        ["--assignment=two_layer_net", "--student=jdoe,asmith"],
+        ['--assignment=["two_layer_net"]', '--student=["jdoe", "asmith"]'],
+    ],
+)
 def test_export_filters_in_every_documented_form(course, args):
     root, _ = course
     run(root, "nbgrader", "export", "--to", "some.csv", *args)
@@ -313,9 +381,15 @@ def test_changing_points_after_grading_warns_and_says_how_to_regrade(course):
     root, _ = course
     source = root / "solutions" / A / f"{A}.ipynb"
     nb = nbformat.read(str(source), as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q_dead_relu")
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q_dead_relu"
+    )
     cell.metadata["nbgrader"]["points"] = 6
     nbformat.write(nb, str(source))
     out = run(root, sys.executable, "-m", "cs231n_grader.course", "release", A)
     warned = [line for line in problems(out) if "Points changed" in line]
-    assert warned and "q_dead_relu: 5 -> 6" in warned[0] and f"nbgrader autograde {A} --force" in warned[0]
+    assert (
+        warned
+        and "q_dead_relu: 5 -> 6" in warned[0]
+        and f"nbgrader autograde {A} --force" in warned[0]
+    )

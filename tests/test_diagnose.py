@@ -4,6 +4,7 @@ Every mistake of the catalogue is made by a small source edit of the reference s
 (loaded from the solution notebook, never copied), run in the real sandbox through the sealed
 runner, and must be diagnosed with its id.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,31 +22,48 @@ from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
 from cs231n_grader.scoring import part_score, score_part
 from cs231n_grader.sealed import run_sealed
 from cs231n_grader.secret import SECRET_ENV, SECRET_FILE, grader_secret
-from cs231n_grader.reference import (CodeCell, PARTS, code_for_parts, default_notebook, exec_cells,
-                                            load_reference, solution_cells, strip_magics)
+from cs231n_grader.reference import (
+    CodeCell,
+    PARTS,
+    code_for_parts,
+    default_notebook,
+    exec_cells,
+    load_reference,
+    solution_cells,
+    strip_magics,
+)
 
 SECRET = b"test-secret-for-diagnoses"
 
 # mistake id -> (part, [(exact text in the reference cell, replacement)]): the edits of the bundled
 # class (cs231n_grader.samples.CLASS, one student per catalogued mistake), so the diagnoses are
 # tested here on exactly the student-like code the demo and the workflow tests grade
-EDITS = {s.mistake_id: (s.edits[0].grade_id, [(e.old, e.new) for e in s.edits])
-         for s in samples.CLASS if s.mistake_id}
-assert all({e.grade_id for e in s.edits} == {EDITS[s.mistake_id][0]} for s in samples.CLASS if s.mistake_id)
+EDITS = {
+    s.mistake_id: (s.edits[0].grade_id, [(e.old, e.new) for e in s.edits])
+    for s in samples.CLASS
+    if s.mistake_id
+}
+assert all(
+    {e.grade_id for e in s.edits} == {EDITS[s.mistake_id][0]} for s in samples.CLASS if s.mistake_id
+)
 # mistakes that only show on some secret cases: (passed, total) expected
 PARTIAL = {"relu_wrong_inequality": (5, 6), "softmax_no_max_subtraction": (6, 7)}
-
 
 
 def test_a_bundled_submission_is_the_same_bytes_on_every_build():
     """Cells a sample adds get fixed ids: a re-run of the demo sees the class unchanged and
     regrades nothing (nbformat gives a new cell a random id)."""
     release = default_notebook().parents[2] / "assignment" / "two_layer_net" / "two_layer_net.ipynb"
-    with_new_cells = [s for s in samples.CLASS if any(isinstance(e, samples.NewCell) for e in s.edits)]
+    with_new_cells = [
+        s for s in samples.CLASS if any(isinstance(e, samples.NewCell) for e in s.edits)
+    ]
     assert with_new_cells
     for student in with_new_cells:
-        first, second = (samples.student_notebook(release, default_notebook(), student) for _ in range(2))
+        first, second = (
+            samples.student_notebook(release, default_notebook(), student) for _ in range(2)
+        )
         assert first == second, student.student_id
+
 
 @pytest.fixture(scope="module")
 def reference_cells():
@@ -68,11 +86,15 @@ def edited_cells(cells: list[CodeCell], part: str, edits) -> list[CodeCell]:
 # --- the reference ---------------------------------------------------------------------------------
 def test_reference_reproduces_cs231n_toy_numbers(ref):
     X, y, params, reg = toy_problem()
-    correct_scores = np.asarray([[-0.81233741, -1.27654624, -0.70335995],
-                                 [-0.17129677, -1.18803311, -0.47310444],
-                                 [-0.51590475, -1.01354314, -0.8504215],
-                                 [-0.15419291, -0.48629638, -0.52901952],
-                                 [-0.00618733, -0.12435261, -0.15226949]])
+    correct_scores = np.asarray(
+        [
+            [-0.81233741, -1.27654624, -0.70335995],
+            [-0.17129677, -1.18803311, -0.47310444],
+            [-0.51590475, -1.01354314, -0.8504215],
+            [-0.15419291, -0.48629638, -0.52901952],
+            [-0.00618733, -0.12435261, -0.15226949],
+        ]
+    )
     S2, cache = ref.forward(X, params)
     assert np.sum(np.abs(S2 - correct_scores)) < 1e-7
     loss, P = ref.softmax_loss(S2, y, params, reg)
@@ -96,7 +118,13 @@ def test_reference_gradients_match_numeric_gradients(ref):
             minus = ref.loss_and_grads(X, y, params, reg)[0]
             params[name][idx] = old
             numeric[idx] = (plus - minus) / 2e-5
-        assert np.max(np.abs(numeric - grads[name]) / np.maximum(1e-8, np.abs(numeric) + np.abs(grads[name]))) < 1e-7
+        assert (
+            np.max(
+                np.abs(numeric - grads[name])
+                / np.maximum(1e-8, np.abs(numeric) + np.abs(grads[name]))
+            )
+            < 1e-7
+        )
 
 
 def test_reference_is_cached_per_mtime_and_missing_notebook_says_what_to_do(tmp_path, ref):
@@ -111,8 +139,13 @@ def test_solution_cells_are_api_plus_the_five_parts_with_magics_stripped():
     assert any(k.startswith("api:") for k in keys)
     assert strip_magics("%matplotlib inline\nx = 1\n  !ls\n") == "\nx = 1\n\n"
     errors = {}
-    ns = exec_cells([CodeCell("forward", "def forward(X, p):\n    return X\n"), CodeCell("softmax_loss", "1/0\n")],
-                    errors=errors)
+    ns = exec_cells(
+        [
+            CodeCell("forward", "def forward(X, p):\n    return X\n"),
+            CodeCell("softmax_loss", "1/0\n"),
+        ],
+        errors=errors,
+    )
     assert callable(ns["forward"]) and isinstance(errors["softmax_loss"], ZeroDivisionError)
 
 
@@ -134,11 +167,20 @@ def test_cases_are_deterministic_secret_dependent_and_shaped_to_catch_axis_mista
         assert [x.id for x in a] == [x.id for x in b]
         for x, y in zip(a, b):
             assert all(np.array_equal(x.arrays[k], y.arrays[k]) for k in x.arrays)
-        differ = [any(not np.array_equal(x.arrays[k], z.arrays[k]) for k in x.arrays if x.arrays[k].shape == z.arrays[k].shape)
-                  or any(x.arrays[k].shape != z.arrays[k].shape for k in x.arrays)
-                  for x, z in zip(a, c) if x.kind != "toy"]
+        differ = [
+            any(
+                not np.array_equal(x.arrays[k], z.arrays[k])
+                for k in x.arrays
+                if x.arrays[k].shape == z.arrays[k].shape
+            )
+            or any(x.arrays[k].shape != z.arrays[k].shape for k in x.arrays)
+            for x, z in zip(a, c)
+            if x.kind != "toy"
+        ]
         assert all(differ), f"{part}: a different secret must give different hidden inputs"
-    kinds = {c.kind for p in ("forward", "softmax_loss", "backward") for c in make_cases(p, SECRET, ref)}
+    kinds = {
+        c.kind for p in ("forward", "softmax_loss", "backward") for c in make_cases(p, SECRET, ref)
+    }
     assert {"toy", "random", "single_example", "zero_rows", "large_scores"} <= kinds
     for case in make_cases("backward", SECRET, ref):
         N, D = case.arrays["X"].shape
@@ -166,7 +208,9 @@ def test_scores_are_partial_rounded_and_capped():
 def test_coercion_rejects_non_plain_arrays():
     assert as_plain_float_array(np.array([object()], dtype=object)) is None
     assert as_plain_float_array(np.zeros(3, dtype=[("a", "f8")])) is None
-    assert as_plain_float_array(np.zeros(3).view(np.matrix)) is None  # subclasses never reach the comparison
+    assert (
+        as_plain_float_array(np.zeros(3).view(np.matrix)) is None
+    )  # subclasses never reach the comparison
     assert as_plain_float_array(np.arange(3)).dtype == np.float64
 
 
@@ -175,7 +219,9 @@ def test_every_catalogued_mistake_has_a_student_like_edit():
     assert set(EDITS) == {m.id for m in diagnose.CATALOGUE}
     for entry in diagnose.catalogue():
         assert entry["part"] in PARTS and len(entry["message"]) > 30
-        assert 10 < len(entry["name"]) < len(entry["message"])  # a short name (tests/test_leak.py: no formula)
+        assert (
+            10 < len(entry["name"]) < len(entry["message"])
+        )  # a short name (tests/test_leak.py: no formula)
     assert len({m.id for m in diagnose.CATALOGUE}) == len(diagnose.CATALOGUE)
 
 
@@ -201,7 +247,9 @@ def test_reference_cells_earn_full_marks_in_the_sandbox(reference_cells, sealed_
 @pytest.mark.parametrize("mistake_id", sorted(EDITS))
 def test_mistake_is_diagnosed_by_id(mistake_id, reference_cells, sealed_cases, ref):
     part, edits = EDITS[mistake_id]
-    res = grade_in_sandbox(edited_cells(reference_cells, part, edits), sealed_cases[part], ref, part)
+    res = grade_in_sandbox(
+        edited_cells(reference_cells, part, edits), sealed_cases[part], ref, part
+    )
     assert res.diagnosis is not None, f"{mistake_id} not diagnosed; failures: {res.failures}"
     assert res.diagnosis == (mistake_id, diagnose.BY_ID[mistake_id].message)
     passed, total = PARTIAL.get(mistake_id, (None, len(sealed_cases[part])))
@@ -237,13 +285,30 @@ def test_train_and_predict_do_not_depend_on_the_other_parts(reference_cells, sea
     for part in ("train", "predict"):
         res = score_part(part, sealed_cases[part], results, ref, DEFAULT_POINTS[part])
         assert res.score == DEFAULT_POINTS[part], res.failures
-    inline = edited_cells(reference_cells, "train", [(
-        "loss, grads = loss_and_grads(X_batch, y_batch, params, reg)\n",
-        "S2, cache = forward(X_batch, params)\n        loss, P = softmax_loss(S2, y_batch, params, reg)\n"
-        "        grads = backward(P, y_batch, cache, params, reg)\n")])
-    inline = edited_cells(inline, "predict", [("    S2, _ = forward(X, params)\n",
-                                               "    S2 = np.maximum(0, X @ params['W1'] + params['b1']) @ params['W2'] + params['b2']\n")])
-    no_decay = edited_cells(reference_cells, "train", [("            learning_rate *= learning_rate_decay\n", "")])
+    inline = edited_cells(
+        reference_cells,
+        "train",
+        [
+            (
+                "loss, grads = loss_and_grads(X_batch, y_batch, params, reg)\n",
+                "S2, cache = forward(X_batch, params)\n        loss, P = softmax_loss(S2, y_batch, params, reg)\n"
+                "        grads = backward(P, y_batch, cache, params, reg)\n",
+            )
+        ],
+    )
+    inline = edited_cells(
+        inline,
+        "predict",
+        [
+            (
+                "    S2, _ = forward(X, params)\n",
+                "    S2 = np.maximum(0, X @ params['W1'] + params['b1']) @ params['W2'] + params['b2']\n",
+            )
+        ],
+    )
+    no_decay = edited_cells(
+        reference_cells, "train", [("            learning_rate *= learning_rate_decay\n", "")]
+    )
     for cells, expected in ((inline, DEFAULT_POINTS["train"]), (no_decay, 0)):
         res = grade_in_sandbox(cells, sealed_cases["train"], ref, "train")
         assert res.score == expected, res.failures

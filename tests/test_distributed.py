@@ -4,6 +4,7 @@ loopback, a real PostgreSQL server, killed workers and coordinators, and the can
 A small subset of the bundled class keeps this affordable; every run is compared with plain
 `nbgrader autograde` of the same submissions (the module's ``serial`` course).
 """
+
 from __future__ import annotations
 
 import html
@@ -28,8 +29,11 @@ A = demo.ASSIGNMENT
 SECRET = "test-distributed-secret"
 STUDENTS = ("reference", "untouched", "loss_not_averaged")  # full, zero, partial + a diagnosis
 AUTOGRADE = [str(Path(sys.executable).parent / "cs231n-autograde")]
-PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/usr/lib/postgresql/15/bin"),
-             key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+PG_BIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"),
+    default=Path("/usr/lib/postgresql/15/bin"),
+    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+)
 
 
 def env(**extra) -> dict:
@@ -40,10 +44,18 @@ def env(**extra) -> dict:
 
 
 def run(course: Path, *args, check=True, **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(args), cwd=course, env=kw.pop("env", None) or env(), capture_output=True,
-                          text=True, **kw)
+    proc = subprocess.run(
+        list(args),
+        cwd=course,
+        env=kw.pop("env", None) or env(),
+        capture_output=True,
+        text=True,
+        **kw,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"{args} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -53,12 +65,20 @@ def test_probe_runner_tells_the_graders_fault_from_a_students():
     from cs231n_grader.cases import CaseOutcome
     from cs231n_grader.sandbox import Limits
 
-    faults.probe_runner(Limits(wall_seconds=60, cpu_seconds=30, memory_bytes=2 * 2**30))  # ready: no fault
+    faults.probe_runner(
+        Limits(wall_seconds=60, cpu_seconds=30, memory_bytes=2 * 2**30)
+    )  # ready: no fault
     with pytest.raises(faults.GraderFault, match="cannot start even without any student code"):
         faults.probe_runner(Limits(wall_seconds=60, cpu_seconds=30, memory_bytes=40_000_000))
-    assert faults.runner_never_ready({"a": CaseOutcome(reason="your solution cells did not finish loading (x)")})
-    assert not faults.runner_never_ready({"a": CaseOutcome(meta={}, outputs={}),
-                                          "b": CaseOutcome(reason="the grader's run stopped in train()")})
+    assert faults.runner_never_ready(
+        {"a": CaseOutcome(reason="your solution cells did not finish loading (x)")}
+    )
+    assert not faults.runner_never_ready(
+        {
+            "a": CaseOutcome(meta={}, outputs={}),
+            "b": CaseOutcome(reason="the grader's run stopped in train()"),
+        }
+    )
 
 
 def test_submission_files_are_regular_files_that_stay_in_their_folder(tmp_path):
@@ -90,12 +110,23 @@ def template(cifar_full_dir, tmp_path_factory) -> Path:
     demo.prepare_course(course, demo.repo_root())
     demo.nbgrader(course, "release", "generate_assignment", A, "--force")
     students = [s for s in samples.CLASS if s.student_id in STUDENTS]
-    samples.build_class(course / "assignment" / A / demo.NOTEBOOK, course / "solutions" / A / demo.NOTEBOOK,
-                        course / "bundled", assignment=A, students=students, log=lambda *_: None)
+    samples.build_class(
+        course / "assignment" / A / demo.NOTEBOOK,
+        course / "solutions" / A / demo.NOTEBOOK,
+        course / "bundled",
+        assignment=A,
+        students=students,
+        log=lambda *_: None,
+    )
     for s in STUDENTS:
         shutil.copytree(course / "bundled" / s / A, course / "submitted" / s / A)
-    (course / "submitted" / "loss_not_averaged" / A / "timestamp.txt").write_text("2026-11-20 10:00:00 UTC")
-    shutil.copy(course / "bundled" / "reference" / A / samples.NET_FILE, course / "solutions" / A / samples.NET_FILE)
+    (course / "submitted" / "loss_not_averaged" / A / "timestamp.txt").write_text(
+        "2026-11-20 10:00:00 UTC"
+    )
+    shutil.copy(
+        course / "bundled" / "reference" / A / samples.NET_FILE,
+        course / "solutions" / A / samples.NET_FILE,
+    )
     return course
 
 
@@ -127,10 +158,20 @@ def gradebook(db_url: str) -> dict:
     with Gradebook(db_url) as gb:
         for sub in gb.db.query(SubmittedAssignment).all():
             assert sub.student.id not in out, f"two submissions of {sub.student.id}"
-            out[sub.student.id] = {"timestamp": sub.timestamp, "notebooks": {nb.name: {
-                "late": nb.late_submission_penalty,
-                "grades": {g.name: (g.auto_score, g.manual_score, g.needs_manual_grade) for g in nb.grades},
-                "comments": {c.name: c.auto_comment for c in nb.comments}} for nb in sub.notebooks}}
+            out[sub.student.id] = {
+                "timestamp": sub.timestamp,
+                "notebooks": {
+                    nb.name: {
+                        "late": nb.late_submission_penalty,
+                        "grades": {
+                            g.name: (g.auto_score, g.manual_score, g.needs_manual_grade)
+                            for g in nb.grades
+                        },
+                        "comments": {c.name: c.auto_comment for c in nb.comments},
+                    }
+                    for nb in sub.notebooks
+                },
+            }
     return out
 
 
@@ -146,19 +187,26 @@ def verdicts(course: Path, student: str) -> dict:
 def feedback_summary(course: Path, student: str) -> str:
     page = (course / "feedback" / student / A / "two_layer_net.html").read_text()
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
-    return text[text.index("Grading summary"):text.index("What was checked")]
+    return text[text.index("Grading summary") : text.index("What was checked")]
 
 
-def same_as_serial(course: Path, serial: Path, students=STUDENTS, db_url: str | None = None) -> None:
+def same_as_serial(
+    course: Path, serial: Path, students=STUDENTS, db_url: str | None = None
+) -> None:
     """Gradebook rows, autograded folders (file list, sealed verdicts, data files) as serial."""
     got, want = gradebook(db_url or sqlite(course)), gradebook(sqlite(serial))
     assert set(got) == set(students)
     for student in students:
         assert got[student] == want[student], student
         files = sorted(p.name for p in (course / "autograded" / student / A).iterdir())
-        assert files == sorted(p.name for p in (serial / "autograded" / student / A).iterdir()), student
+        assert files == sorted(p.name for p in (serial / "autograded" / student / A).iterdir()), (
+            student
+        )
         assert verdicts(course, student) == verdicts(serial, student), student
-    assert verdicts(course, "loss_not_averaged")["softmax_loss"]["diagnosis"]["id"] == "loss_not_averaged"
+    assert (
+        verdicts(course, "loss_not_averaged")["softmax_loss"]["diagnosis"]["id"]
+        == "loss_not_averaged"
+    )
 
 
 # --- parallel == serial -----------------------------------------------------------------------------------
@@ -197,9 +245,15 @@ def test_json_verdict_of_one_folder(serial):
     proc = run(serial, *AUTOGRADE, "--json", str(serial / "submitted" / "loss_not_averaged" / A))
     verdict = json.loads(proc.stdout)
     rows = gradebook(sqlite(serial))["loss_not_averaged"]["notebooks"]["two_layer_net"]["grades"]
-    assert verdict["ok"] and verdict["parts"]["test_softmax_loss"]["diagnosis"]["id"] == "loss_not_averaged"
+    assert (
+        verdict["ok"]
+        and verdict["parts"]["test_softmax_loss"]["diagnosis"]["id"] == "loss_not_averaged"
+    )
     for cell, (auto, _, manual) in rows.items():
-        assert verdict["parts"][cell]["points"] == auto and verdict["parts"][cell]["needs_manual_grade"] == manual
+        assert (
+            verdict["parts"][cell]["points"] == auto
+            and verdict["parts"][cell]["needs_manual_grade"] == manual
+        )
     part = verdict["parts"]["test_softmax_loss"]
     assert 0 < part["cases_passed"] < part["cases"]
     assert SECRET not in proc.stdout and "BEGIN HIDDEN" not in proc.stdout
@@ -213,8 +267,14 @@ def free_port() -> int:
 
 
 def start(argv, **kw) -> subprocess.Popen:
-    return subprocess.Popen(argv, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, **kw)
+    return subprocess.Popen(
+        argv,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        **kw,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -242,7 +302,10 @@ def busy_worker(address: str) -> str | None:
 
     with Client(address, timeout="10s") as client:
         processing = client.processing()
-    return next((w for w, keys in processing.items() if any(str(k).startswith("grade-") for k in keys)), None)
+    return next(
+        (w for w, keys in processing.items() if any(str(k).startswith("grade-") for k in keys)),
+        None,
+    )
 
 
 def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial, tmp_path):
@@ -250,17 +313,40 @@ def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = str(Path(sys.executable).parent / "dask")
-    scheduler = start([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"])
+    scheduler = start(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    )
     workers = {}
     try:
         for _ in range(2):
             wport = free_port()
-            w = start([dask, "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                       "--worker-port", str(wport), "--no-nanny", "--no-dashboard"])
+            w = start(
+                [
+                    dask,
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--worker-port",
+                    str(wport),
+                    "--no-nanny",
+                    "--no-dashboard",
+                ]
+            )
             workers[f"tcp://127.0.0.1:{wport}"] = w
-        log = open(tmp_path / "coordinator.log", "w+")  # a file, not a pipe nobody reads while we wait
-        coordinator = subprocess.Popen([*AUTOGRADE, A, "--scheduler", address, "--no-progress"], cwd=course,
-                                       env=env(), stdout=log, stderr=subprocess.STDOUT, text=True)
+        log = open(
+            tmp_path / "coordinator.log", "w+"
+        )  # a file, not a pipe nobody reads while we wait
+        coordinator = subprocess.Popen(
+            [*AUTOGRADE, A, "--scheduler", address, "--no-progress"],
+            cwd=course,
+            env=env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         victim = []
 
         def a_worker_is_grading() -> bool:
@@ -285,12 +371,21 @@ def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial
 # --- the coordinator killed mid-run, then re-run -------------------------------------------------------------
 def test_killed_coordinator_then_rerun_loses_and_doubles_nothing(template, serial, tmp_path):
     course = copy_course(template, tmp_path / "course")
-    first = subprocess.Popen([*AUTOGRADE, A, "--workers", "1", "--no-progress"], cwd=course, env=env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = subprocess.Popen(
+        [*AUTOGRADE, A, "--workers", "1", "--no-progress"],
+        cwd=course,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     graded = course / "autograded"
     try:
-        wait_for(lambda: first.poll() is None and graded.is_dir() and any(graded.iterdir()), 1200,
-                 "the first recorded submission")
+        wait_for(
+            lambda: first.poll() is None and graded.is_dir() and any(graded.iterdir()),
+            1200,
+            "the first recorded submission",
+        )
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # coordinator and its local workers, no clean-up
         first.wait()
@@ -306,28 +401,70 @@ def test_killed_coordinator_then_rerun_loses_and_doubles_nothing(template, seria
 def postgres():
     """A real PostgreSQL server in a temporary folder on a loopback port -> SQLAlchemy URL."""
     if not (PG_BIN / "initdb").is_file():
-        pytest.fail(f"PostgreSQL not found in {PG_BIN}: `apt-get install -y postgresql` (.ci/run does)")
+        pytest.fail(
+            f"PostgreSQL not found in {PG_BIN}: `apt-get install -y postgresql` (.ci/run does)"
+        )
     folder = Path(tempfile.mkdtemp(prefix="cs231n-pg-"))
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_user:
         shutil.chown(folder, "postgres", "postgres")
     port = free_port()
-    subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "grader"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(folder / "data"),
+            "-A",
+            "trust",
+            "-U",
+            "grader",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(folder / "data"),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://grader@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [
+                *as_user,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(folder / "data"),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+            capture_output=True,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_postgresql_gradebook_graded_in_parallel_exports_the_same(template, serial, postgres, tmp_path):
+def test_postgresql_gradebook_graded_in_parallel_exports_the_same(
+    template, serial, postgres, tmp_path
+):
     course = copy_course(template, tmp_path / "course", db_url=postgres)
-    run(course, sys.executable, "-m", "nbgrader", "generate_assignment", A, "--force")  # the rows, in PostgreSQL
+    run(
+        course, sys.executable, "-m", "nbgrader", "generate_assignment", A, "--force"
+    )  # the rows, in PostgreSQL
     run(course, *AUTOGRADE, A, "--workers", "2")
     same_as_serial(course, serial, db_url=postgres)
     run(course, sys.executable, "-m", "nbgrader", "export", "--to", "grades.csv")
@@ -337,25 +474,36 @@ def test_postgresql_gradebook_graded_in_parallel_exports_the_same(template, seri
 # --- the canary: the grader's own faults never zero anyone --------------------------------------------------
 def no_scores(db_url: str) -> bool:
     """No autograded score anywhere in the gradebook (rows may exist, scores are None)."""
-    return all(auto is None for sub in gradebook(db_url).values() for nb in sub["notebooks"].values()
-               for auto, _, _ in nb["grades"].values())
+    return all(
+        auto is None
+        for sub in gradebook(db_url).values()
+        for nb in sub["notebooks"].values()
+        for auto, _, _ in nb["grades"].values()
+    )
 
 
 def test_canary_data_missing_stops_before_any_grade(template, tmp_path):
     course = copy_course(template, tmp_path / "course")
     empty = tmp_path / "no_data"
     empty.mkdir()
-    proc = run(course, *AUTOGRADE, A, "--workers", "1", check=False, env=env(CS231N_DATA_DIR=str(empty)))
+    proc = run(
+        course, *AUTOGRADE, A, "--workers", "1", check=False, env=env(CS231N_DATA_DIR=str(empty))
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "canary failed, so no grade was written" in proc.stderr
-    assert "CIFAR-10 could not be loaded" in proc.stderr and "cs231n_utils.data download" in proc.stderr
+    assert (
+        "CIFAR-10 could not be loaded" in proc.stderr
+        and "cs231n_utils.data download" in proc.stderr
+    )
     assert gradebook(sqlite(course)) == {} and not (course / "autograded").exists()
 
 
 def test_canary_runner_broken_stops_before_any_grade(template, tmp_path):
     course = copy_course(template, tmp_path / "course")
     # an address-space limit too small for Python + numpy: the runner cannot start for anyone
-    proc = run(course, *AUTOGRADE, A, "--workers", "1", "--SealedChecks.memory_bytes=40000000", check=False)
+    proc = run(
+        course, *AUTOGRADE, A, "--workers", "1", "--SealedChecks.memory_bytes=40000000", check=False
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "runner cannot start even without any student code" in proc.stderr
     assert "pip install -e ." in proc.stderr
@@ -366,8 +514,17 @@ def test_plain_nbgrader_autograde_errors_instead_of_zeros_when_data_is_missing(t
     course = copy_course(template, tmp_path / "course")
     empty = tmp_path / "no_data"
     empty.mkdir()
-    proc = run(course, sys.executable, "-m", "nbgrader", "autograde", A, "--student=reference", check=False,
-               env=env(CS231N_DATA_DIR=str(empty)))
+    proc = run(
+        course,
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "autograde",
+        A,
+        "--student=reference",
+        check=False,
+        env=env(CS231N_DATA_DIR=str(empty)),
+    )
     assert proc.returncode != 0
     assert "CIFAR-10 could not be loaded" in proc.stdout + proc.stderr
     assert "cs231n_utils.data download" in proc.stdout + proc.stderr

@@ -1,5 +1,6 @@
 """The environment: pyproject.toml is the one dependency list; environment.yml mirrors it; the
 installed versions meet the floors; the nbgrader CLI is the 0.9 series the kit plugs into."""
+
 from __future__ import annotations
 
 import copy
@@ -15,7 +16,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*((?:[<>=!~]=?\s*[0-9][0-9a-zA-Z.*]*\s*,?\s*)*)$")
+SPEC = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*((?:[<>=!~]=?\s*[0-9][0-9a-zA-Z.*]*\s*,?\s*)*)$"
+)
 
 
 def parse(spec: str) -> tuple[str, tuple[str, ...]]:
@@ -57,15 +60,19 @@ def disagreements(pyproject, conda) -> list[str]:
     pip, cnd = pip_requirements(pyproject), conda_requirements(conda)
     out = [f"only in environment.yml: {n}" for n in sorted(set(cnd) - set(pip))]
     out += [f"only in pyproject.toml: {n}" for n in sorted(set(pip) - set(cnd))]
-    out += [f"{n}: pyproject {pip[n]} vs environment.yml {cnd[n]}" for n in sorted(set(pip) & set(cnd))
-            if pip[n] != cnd[n]]
+    out += [
+        f"{n}: pyproject {pip[n]} vs environment.yml {cnd[n]}"
+        for n in sorted(set(pip) & set(cnd))
+        if pip[n] != cnd[n]
+    ]
     return out
 
 
 def test_environment_yml_mirrors_pyproject(pyproject, conda):
     assert disagreements(pyproject, conda) == []
-    assert all(any(p.startswith(">=") for p in spec) for spec in pip_requirements(pyproject).values()), \
-        "every dependency needs a floor"
+    assert all(
+        any(p.startswith(">=") for p in spec) for spec in pip_requirements(pyproject).values()
+    ), "every dependency needs a floor"
 
 
 def test_disagreements_are_detected(pyproject, conda):
@@ -75,8 +82,10 @@ def test_disagreements_are_detected(pyproject, conda):
     deps.remove("pillow>=10")
     deps.insert(2, "scipy>=1.10")
     assert disagreements(pyproject, edited) == [
-        "only in environment.yml: scipy", "only in pyproject.toml: pillow",
-        "tqdm: pyproject ('>=4.66',) vs environment.yml ('>=4.0',)"]
+        "only in environment.yml: scipy",
+        "only in pyproject.toml: pillow",
+        "tqdm: pyproject ('>=4.66',) vs environment.yml ('>=4.0',)",
+    ]
 
 
 def test_environment_yml_python_channel_and_kit(pyproject, conda):
@@ -102,9 +111,16 @@ def test_installed_versions_meet_the_floors(pyproject):
         for part in spec:
             op, v = re.match(r"([<>=!~]+)(.*)", part).groups()
             want = version_tuple(v)
-            ok = {">=": have >= want, "<": have < want, "==": have == want, "<=": have <= want,
-                  ">": have > want}.get(op)
-            assert ok, f"installed {name} {metadata.version(name)} does not satisfy {part}; run `make setup`"
+            ok = {
+                ">=": have >= want,
+                "<": have < want,
+                "==": have == want,
+                "<=": have <= want,
+                ">": have > want,
+            }.get(op)
+            assert ok, (
+                f"installed {name} {metadata.version(name)} does not satisfy {part}; run `make setup`"
+            )
 
 
 def test_nbgrader_cli_is_0_9():

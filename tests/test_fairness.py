@@ -12,6 +12,7 @@ sealed cells are extracted as the grader extracts them, and it is graded in the 
 * a mutation suite of single-point mistakes: >= 80 % of the behaviour-changing ones get a
   message naming the wrong quantity and where to look.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,7 +34,9 @@ SECRET = b"test-secret-for-fairness"
 RELEASE = repo_root() / "assignment" / "two_layer_net" / "two_layer_net.ipynb"
 E, New = samples.Edit, samples.NewCell
 
-pytestmark = pytest.mark.skipif(not sandbox_available()[0], reason=f"no sandbox: {sandbox_available()[1]}")
+pytestmark = pytest.mark.skipif(
+    not sandbox_available()[0], reason=f"no sandbox: {sandbox_available()[1]}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,31 +69,43 @@ def shown(res) -> str:
 # --- correct notebooks laid out in ordinary ways -----------------------------------------------------
 OWN_HELPERS = student(
     "own_helpers",
-    New("forward", "RELU_FLOOR = 0.0  # a constant of the student's own\n\n"
-                   "def relu(Z):\n    return np.maximum(RELU_FLOOR, Z)\n\n"
-                   "def stable_softmax(S):\n    shifted = S - S.max(axis=1, keepdims=True)\n"
-                   "    E = np.exp(shifted)\n    return E / E.sum(axis=1, keepdims=True)\n"),
+    New(
+        "forward",
+        "RELU_FLOOR = 0.0  # a constant of the student's own\n\n"
+        "def relu(Z):\n    return np.maximum(RELU_FLOOR, Z)\n\n"
+        "def stable_softmax(S):\n    shifted = S - S.max(axis=1, keepdims=True)\n"
+        "    E = np.exp(shifted)\n    return E / E.sum(axis=1, keepdims=True)\n",
+    ),
     E("forward", "X2 = np.maximum(0, S1)", "X2 = relu(S1)"),
     E("softmax_loss", "P = np.exp(log_P)", "P = stable_softmax(S2)"),
-    E("train", "    rng = np.random.default_rng(seed)\n",
-      "    started = time.time()  # the setup cell imports time\n    rng = np.random.default_rng(seed)\n"),
+    E(
+        "train",
+        "    rng = np.random.default_rng(seed)\n",
+        "    started = time.time()  # the setup cell imports time\n    rng = np.random.default_rng(seed)\n",
+    ),
     # a training run in a cell of its own: under the sealed run it must not execute
-    New("predict", "import os\nwhile True:\n    pass\nstats = train(init_params(3072, 50, 10), data['X_train'], "
-                   "data['y_train'], data['X_val'], data['y_val'])\nos._exit(7)\n"),
+    New(
+        "predict",
+        "import os\nwhile True:\n    pass\nstats = train(init_params(3072, 50, 10), data['X_train'], "
+        "data['y_train'], data['X_val'], data['y_val'])\nos._exit(7)\n",
+    ),
 )
 
 
 def test_own_helpers_setup_imports_constants_and_a_training_cell_keep_every_point(cases, ref):
     res = grade(OWN_HELPERS, cases, ref)
-    assert {p: r.score for p, r in res.items()} == {p: float(DEFAULT_POINTS[p]) for p in CALLED_PARTS}, \
-        {p: r.failures[:2] for p, r in res.items()}
+    assert {p: r.score for p, r in res.items()} == {
+        p: float(DEFAULT_POINTS[p]) for p in CALLED_PARTS
+    }, {p: r.failures[:2] for p, r in res.items()}
 
 
 def test_the_sealed_run_keeps_definitions_only_outside_the_solution_cells():
     nb = samples.student_notebook(RELEASE, default_notebook(), OWN_HELPERS)
     code = "\n".join(c.source for c in sealed_cells(nb))
     assert "def relu(" in code and "RELU_FLOOR = 0.0" in code and "import time" in code
-    assert "while True" not in code and "os._exit(7)" not in code and "get_cifar10_data()" not in code
+    assert (
+        "while True" not in code and "os._exit(7)" not in code and "get_cifar10_data()" not in code
+    )
     assert "plot_history(" not in code  # the notebook's own training/plot cells stay out too
 
 
@@ -98,12 +113,17 @@ def test_a_cell_tagged_api_by_the_student_is_not_trusted(cases, ref):
     """Tagging a cell ``api`` used to make the runner execute it whole; now only its definitions run."""
     tagged = student("tagged_api", New("predict", "import os\nos._exit(3)\n", tags=("api",)))
     res = grade(tagged, cases, ref, parts=("forward", "predict"))
-    assert res["forward"].score == DEFAULT_POINTS["forward"] and res["predict"].score == DEFAULT_POINTS["predict"]
+    assert (
+        res["forward"].score == DEFAULT_POINTS["forward"]
+        and res["predict"].score == DEFAULT_POINTS["predict"]
+    )
 
 
 def test_in_place_relu_keeps_the_scores_points(cases, ref):
     """X2 = np.maximum(S1, 0, out=S1) overwrites the cached S1: exact S2, wrong cache[1]."""
-    inplace = student("inplace_relu", E("forward", "X2 = np.maximum(0, S1)", "X2 = np.maximum(S1, 0, out=S1)"))
+    inplace = student(
+        "inplace_relu", E("forward", "X2 = np.maximum(0, S1)", "X2 = np.maximum(S1, 0, out=S1)")
+    )
     res = grade(inplace, cases, ref, parts=("forward",))["forward"]
     assert 0.6 * DEFAULT_POINTS["forward"] <= res.score < DEFAULT_POINTS["forward"]
     assert "cache[1] (S1)" in shown(res) and "scores S2" not in " ".join(res.failures)
@@ -150,37 +170,67 @@ def backward(P, y, cache, params, reg):
 
 def test_independent_correct_implementations_keep_every_point(cases, ref):
     """einsum, log-sum-exp, a per-example loop with np.add.at, a method-call argmax."""
-    stu = student("alternatives", *(e for gid, src in ALTERNATIVES.items() for e in replace_cell("x", gid, src).edits))
+    stu = student(
+        "alternatives",
+        *(e for gid, src in ALTERNATIVES.items() for e in replace_cell("x", gid, src).edits),
+    )
     res = grade(stu, cases, ref, parts=tuple(ALTERNATIVES))
-    assert {p: r.score for p, r in res.items()} == {p: float(DEFAULT_POINTS[p]) for p in ALTERNATIVES}, \
-        {p: r.failures[:2] for p, r in res.items()}
+    assert {p: r.score for p, r in res.items()} == {
+        p: float(DEFAULT_POINTS[p]) for p in ALTERNATIVES
+    }, {p: r.failures[:2] for p, r in res.items()}
 
 
 # --- train sees the minibatches ----------------------------------------------------------------------
 TRAIN_MISTAKES = {
     # id: (edit, a word the message must contain)
-    "train_sequential_batches": (E("train", "batch = rng.choice(N, size=batch_size, replace=True)",
-                                   "batch = np.arange(it * batch_size, (it + 1) * batch_size) % N"), "sequential"),
-    "train_shuffled_X_only": (E("train", "    rng = np.random.default_rng(seed)\n",
-                                "    rng = np.random.default_rng(seed)\n    np.random.shuffle(X)\n"), "labels"),
+    "train_sequential_batches": (
+        E(
+            "train",
+            "batch = rng.choice(N, size=batch_size, replace=True)",
+            "batch = np.arange(it * batch_size, (it + 1) * batch_size) % N",
+        ),
+        "sequential",
+    ),
+    "train_shuffled_X_only": (
+        E(
+            "train",
+            "    rng = np.random.default_rng(seed)\n",
+            "    rng = np.random.default_rng(seed)\n    np.random.shuffle(X)\n",
+        ),
+        "labels",
+    ),
     "train_choice_N_minus_1": (E("train", "rng.choice(N, size", "rng.choice(N - 1, size"), "N - 1"),
-    "train_float_epoch": (E("train", "max(N // batch_size, 1)", "max(N / batch_size, 1)"), "integer"),
-    "train_val_counts": (E("train", "float(np.mean(predict(X_val, params) == y_val))",
-                           "float(np.sum(predict(X_val, params) == y_val))"), "fraction"),
+    "train_float_epoch": (
+        E("train", "max(N // batch_size, 1)", "max(N / batch_size, 1)"),
+        "integer",
+    ),
+    "train_val_counts": (
+        E(
+            "train",
+            "float(np.mean(predict(X_val, params) == y_val))",
+            "float(np.sum(predict(X_val, params) == y_val))",
+        ),
+        "fraction",
+    ),
 }
 
 
 @pytest.fixture(scope="module")
 def train_results(cases, ref):
-    return {mid: grade(student(mid, edit), cases, ref, parts=("train",))["train"]
-            for mid, (edit, _) in TRAIN_MISTAKES.items()}
+    return {
+        mid: grade(student(mid, edit), cases, ref, parts=("train",))["train"]
+        for mid, (edit, _) in TRAIN_MISTAKES.items()
+    }
 
 
 @pytest.mark.parametrize("mistake_id", sorted(TRAIN_MISTAKES))
 def test_each_wrong_train_loop_fails_with_its_own_message(mistake_id, train_results):
     res = train_results[mistake_id]
     assert res.score == 0, res.failures
-    assert res.diagnosis is not None and res.diagnosis[0] == mistake_id, (res.diagnosis, res.failures)
+    assert res.diagnosis is not None and res.diagnosis[0] == mistake_id, (
+        res.diagnosis,
+        res.failures,
+    )
     assert TRAIN_MISTAKES[mistake_id][1] in res.diagnosis[1]
 
 
@@ -209,7 +259,7 @@ def backward(P, y, cache, params, reg):
     return grads
 '''
 
-FD_INLINED = '''
+FD_INLINED = """
 def _loss(X, y, params, reg):
     S2 = np.maximum(0, X @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
     S2 = S2 - S2.max(axis=1, keepdims=True)
@@ -230,7 +280,7 @@ def backward(P, y, cache, params, reg):
             grad[idx] = (plus - minus) / 2e-6
         grads[name] = grad
     return grads
-'''
+"""
 
 
 def replace_cell(sid, grade_id, source) -> samples.Student:
@@ -240,7 +290,9 @@ def replace_cell(sid, grade_id, source) -> samples.Student:
     return student(sid, E(grade_id, old, source))
 
 
-@pytest.mark.parametrize("source", [FD_BACKWARD, FD_INLINED], ids=["own_forward_and_loss", "inlined_loss"])
+@pytest.mark.parametrize(
+    "source", [FD_BACKWARD, FD_INLINED], ids=["own_forward_and_loss", "inlined_loss"]
+)
 def test_backward_by_finite_differences_earns_nothing(source, cases, ref):
     res = grade(replace_cell("fd", "backward", source), cases, ref, parts=("backward",))["backward"]
     assert res.score == 0, res.failures
@@ -249,14 +301,31 @@ def test_backward_by_finite_differences_earns_nothing(source, cases, ref):
 def test_error_locations_the_code_chooses_never_reach_the_feedback(cases, ref):
     """The line an exception is raised on (or the cell a compile() names) used to be shown: code
     that raises on line k, with k a hidden value, read the hidden inputs back."""
-    leaker = replace_cell("leaker", "forward", (
-        "def forward(X, params):\n"
-        "    k = X.shape[0]\n"
-        "    exec(compile('\\n' * k + 'raise ValueError()', '<cell softmax_loss>', 'exec'))\n"))
-    leaker = samples.Student("leaker", "L", "K", "", None, leaker.edits + (
-        E("predict", "    S2, _ = forward(X, params)\n",
-          "    S2, _ = forward(X, params)\n"
-          + "".join(f"    if X.shape[0] == {n}: raise KeyError\n" for n in range(1, 17))),))
+    leaker = replace_cell(
+        "leaker",
+        "forward",
+        (
+            "def forward(X, params):\n"
+            "    k = X.shape[0]\n"
+            "    exec(compile('\\n' * k + 'raise ValueError()', '<cell softmax_loss>', 'exec'))\n"
+        ),
+    )
+    leaker = samples.Student(
+        "leaker",
+        "L",
+        "K",
+        "",
+        None,
+        leaker.edits
+        + (
+            E(
+                "predict",
+                "    S2, _ = forward(X, params)\n",
+                "    S2, _ = forward(X, params)\n"
+                + "".join(f"    if X.shape[0] == {n}: raise KeyError\n" for n in range(1, 17)),
+            ),
+        ),
+    )
     res = grade(leaker, cases, ref, parts=("forward", "predict"))
     text = shown(res["forward"]) + shown(res["predict"])
     assert res["forward"].score == 0 and res["predict"].score == 0
@@ -266,18 +335,25 @@ def test_error_locations_the_code_chooses_never_reach_the_feedback(cases, ref):
 
 
 def test_a_syntax_error_is_located_by_the_grader_not_by_the_student(cases, ref):
-    broken = replace_cell("syntax", "softmax_loss", "def softmax_loss(S2, y, params, reg)\n    return 0\n")
+    broken = replace_cell(
+        "syntax", "softmax_loss", "def softmax_loss(S2, y, params, reg)\n    return 0\n"
+    )
     res = grade(broken, cases, ref, parts=("softmax_loss",))["softmax_loss"]
     assert res.score == 0 and "has a syntax error on line 1" in res.note
 
 
 # --- regularising the biases --------------------------------------------------------------------------
 def test_regularised_biases_are_named_precisely(cases, ref):
-    biased = student("bias_regularised",
-                     E("softmax_loss", 'np.sum(params["W2"] ** 2))', 'np.sum(params["W2"] ** 2)'
-                       ' + np.sum(params["b1"] ** 2) + np.sum(params["b2"] ** 2))'),
-                     E("backward", "db2 = dS2.sum(axis=0)", "db2 = dS2.sum(axis=0) + 2 * reg * params['b2']"),
-                     E("backward", "db1 = dS1.sum(axis=0)", "db1 = dS1.sum(axis=0) + 2 * reg * params['b1']"))
+    biased = student(
+        "bias_regularised",
+        E(
+            "softmax_loss",
+            'np.sum(params["W2"] ** 2))',
+            'np.sum(params["W2"] ** 2) + np.sum(params["b1"] ** 2) + np.sum(params["b2"] ** 2))',
+        ),
+        E("backward", "db2 = dS2.sum(axis=0)", "db2 = dS2.sum(axis=0) + 2 * reg * params['b2']"),
+        E("backward", "db1 = dS1.sum(axis=0)", "db1 = dS1.sum(axis=0) + 2 * reg * params['b1']"),
+    )
     res = grade(biased, cases, ref, parts=("softmax_loss", "backward"))
     for part, mistake in (("softmax_loss", "reg_loss_biases"), ("backward", "reg_grad_biases")):
         assert res[part].diagnosis and res[part].diagnosis[0] == mistake, res[part].failures
@@ -293,15 +369,34 @@ MUTANTS = [
     ("forward", "S2 = X2 @ W2 + b2", "S2 = S1 @ W2 + b2", ("S2",)),
     ("forward", "S2 = X2 @ W2 + b2", "S2 = X2 @ W2", ("bias",)),
     ("forward", "return S2, (X, S1, X2)", "return S2, (X, X2, S1)", ("cache",)),
-    ("softmax_loss", "S2.max(axis=1, keepdims=True)", "S2.max(axis=0, keepdims=True)", ("P", "probabilities")),
-    ("softmax_loss", "np.exp(shifted).sum(axis=1, keepdims=True)", "np.exp(shifted).sum(axis=0, keepdims=True)",
-     ("axis",)),
-    ("softmax_loss", "log_P[np.arange(N), y].mean()", "log_P[np.arange(N), y].sum()", ("averaged", "N")),
+    (
+        "softmax_loss",
+        "S2.max(axis=1, keepdims=True)",
+        "S2.max(axis=0, keepdims=True)",
+        ("P", "probabilities"),
+    ),
+    (
+        "softmax_loss",
+        "np.exp(shifted).sum(axis=1, keepdims=True)",
+        "np.exp(shifted).sum(axis=0, keepdims=True)",
+        ("axis",),
+    ),
+    (
+        "softmax_loss",
+        "log_P[np.arange(N), y].mean()",
+        "log_P[np.arange(N), y].sum()",
+        ("averaged", "N"),
+    ),
     ("softmax_loss", "data_loss = -log_P", "data_loss = log_P", ("data term", "loss")),
     ("softmax_loss", "reg_loss = reg * (", "reg_loss = 0.5 * reg * (", ("regularisation",)),
     ("softmax_loss", 'np.sum(params["W2"] ** 2)', 'np.sum(params["b2"] ** 2)', ("regularisation",)),
     ("softmax_loss", "P = np.exp(log_P)", "P = np.exp(shifted)", ("P", "probabilities")),
-    ("softmax_loss", "shifted = S2 - S2.max(axis=1, keepdims=True)", "shifted = S2", ("large", "overflow")),
+    (
+        "softmax_loss",
+        "shifted = S2 - S2.max(axis=1, keepdims=True)",
+        "shifted = S2",
+        ("large", "overflow"),
+    ),
     ("backward", "Y[np.arange(N), y] = 1", "Y[np.arange(N), y] = -1", ("dS2",)),
     ("backward", "dS2 = (P - Y) / N", "dS2 = (P - Y) / (N - 1)", ("dS2", "N")),
     ("backward", "dS2 = (P - Y) / N", "dS2 = (Y - P) / N", ("sign", "dS2")),
@@ -315,15 +410,38 @@ MUTANTS = [
     ("backward", "+ 2 * reg * W1", "+ reg * W1", ("regularisation",)),
     ("backward", "db1 = dS1.sum(axis=0)", "db1 = dX2.sum(axis=0)", ("db1", "grads['b1']")),
     ("backward", "db1 = dS1.sum(axis=0)", "db1 = dS1.sum(axis=1)", ("axis",)),
-    ("train", "params[name] -= learning_rate * grads[name]", "params[name] += learning_rate * grads[name]",
-     ("sign",)),
-    ("train", "learning_rate *= learning_rate_decay", "learning_rate = learning_rate_decay", ("decay",)),
-    ("train", "if (it + 1) % iterations_per_epoch == 0:", "if it % iterations_per_epoch == 0:", ("epoch",)),
+    (
+        "train",
+        "params[name] -= learning_rate * grads[name]",
+        "params[name] += learning_rate * grads[name]",
+        ("sign",),
+    ),
+    (
+        "train",
+        "learning_rate *= learning_rate_decay",
+        "learning_rate = learning_rate_decay",
+        ("decay",),
+    ),
+    (
+        "train",
+        "if (it + 1) % iterations_per_epoch == 0:",
+        "if it % iterations_per_epoch == 0:",
+        ("epoch",),
+    ),
     ("train", "rng.choice(N, size", "rng.choice(N - 1, size", ("N - 1",)),
     ("train", "max(N // batch_size, 1)", "max(N / batch_size, 1)", ("integer",)),
-    ("train", "float(np.mean(predict(X_val, params) == y_val))", "float(np.sum(predict(X_val, params) == y_val))",
-     ("fraction",)),
-    ("train", "predict(X_batch, params) == y_batch", "predict(X_val, params) == y_val", ("train_acc_history",)),
+    (
+        "train",
+        "float(np.mean(predict(X_val, params) == y_val))",
+        "float(np.sum(predict(X_val, params) == y_val))",
+        ("fraction",),
+    ),
+    (
+        "train",
+        "predict(X_batch, params) == y_batch",
+        "predict(X_val, params) == y_val",
+        ("train_acc_history",),
+    ),
     ("predict", "np.argmax(S2, axis=1)", "np.argmin(S2, axis=1)", ("argmax", "highest")),
     ("predict", "np.argmax(S2, axis=1)", "np.argmax(S2, axis=0)", ("axis",)),
 ]
@@ -342,9 +460,13 @@ def test_mutants_are_caught_and_named_where_to_look(mutation_results):
     caught = [m for m in mutation_results if m[4].score < m[4].max_points]
     named = [m for m in caught if m[4].diagnosis and any(w in m[4].diagnosis[1] for w in m[3])]
     unnamed = [(g, o, n, m.diagnosis) for g, o, n, _, m in caught if (g, o, n, _, m) not in named]
-    assert len(caught) >= 0.9 * len(mutation_results), [m[:3] for m in mutation_results if m not in caught]
+    assert len(caught) >= 0.9 * len(mutation_results), [
+        m[:3] for m in mutation_results if m not in caught
+    ]
     assert len(named) >= 0.8 * len(caught), unnamed
-    print(f"mutation suite: {len(caught)}/{len(mutation_results)} caught, {len(named)}/{len(caught)} named")
+    print(
+        f"mutation suite: {len(caught)}/{len(mutation_results)} caught, {len(named)}/{len(caught)} named"
+    )
 
 
 def test_messages_never_reveal_hidden_values(mutation_results):
@@ -353,7 +475,9 @@ def test_messages_never_reveal_hidden_values(mutation_results):
 
 
 # --- accuracy cannot be earned by memorising labelled images ------------------------------------------
-def test_a_net_that_memorises_the_validation_images_earns_nothing_and_is_flagged(cifar_full_dir, ref, tmp_path):
+def test_a_net_that_memorises_the_validation_images_earns_nothing_and_is_flagged(
+    cifar_full_dir, ref, tmp_path
+):
     """A nearest-neighbour net over X_val (W1 = the images, b1 = -|x|²/2, W2 = their one-hot labels)
     scores ~0.73 on validation; scored on test + mirrored validation images it earns nothing, and
     the gap flags it. A really trained net keeps its points and is not flagged."""
@@ -362,14 +486,30 @@ def test_a_net_that_memorises_the_validation_images_earns_nothing_and_is_flagged
 
     data = evaluation_data()
     X_val = np.asarray(data["X_val"], dtype=np.float64)
-    memo = {"W1": X_val.T, "b1": -0.5 * np.sum(X_val ** 2, axis=1), "W2": np.eye(10)[data["y_val"]], "b2": np.zeros(10)}
+    memo = {
+        "W1": X_val.T,
+        "b1": -0.5 * np.sum(X_val**2, axis=1),
+        "W2": np.eye(10)[data["y_val"]],
+        "b2": np.zeros(10),
+    }
     np.savez(tmp_path / "memo.npz", **memo)
     res = check_accuracy(tmp_path / "memo.npz", ref)
     assert res.score == 0 and res.review and "flagged" in res.note, res.note
     cifar = get_cifar10_data()
     params = ref.init_params(3072, 50, 10, std=1e-4, seed=0, dtype=np.float32)
-    ref.train(params, cifar["X_train"], cifar["y_train"], cifar["X_val"], cifar["y_val"], learning_rate=1e-3,
-              learning_rate_decay=0.95, reg=0.25, num_iters=300, batch_size=200, seed=0)
+    ref.train(
+        params,
+        cifar["X_train"],
+        cifar["y_train"],
+        cifar["X_val"],
+        cifar["y_val"],
+        learning_rate=1e-3,
+        learning_rate_decay=0.95,
+        reg=0.25,
+        num_iters=300,
+        batch_size=200,
+        seed=0,
+    )
     np.savez(tmp_path / "real.npz", **params)
     res = check_accuracy(tmp_path / "real.npz", ref)
     assert res.score > 0 and res.review is None, res.note

@@ -1,4 +1,5 @@
 """cs231n_utils.gradient_check on functions whose gradients are known in closed form."""
+
 from __future__ import annotations
 
 import warnings
@@ -6,9 +7,14 @@ import warnings
 import numpy as np
 import pytest
 
-from cs231n_utils.gradient_check import (GradientCheckWarning, eval_numerical_gradient,
-                                         eval_numerical_gradient_array, eval_numerical_jacobian,
-                                         grad_check_sparse, rel_error)
+from cs231n_utils.gradient_check import (
+    GradientCheckWarning,
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    eval_numerical_jacobian,
+    grad_check_sparse,
+    rel_error,
+)
 
 
 @pytest.fixture
@@ -23,6 +29,7 @@ def softmax_ce(s, y):
 
 
 # --------------------------------------------------------------------------- rel_error
+
 
 def test_rel_error_values_and_type():
     assert rel_error(np.ones(3), np.ones(3)) == 0.0
@@ -39,6 +46,7 @@ def test_rel_error_refuses_to_broadcast():
 
 # --------------------------------------------------------------------------- eval_numerical_gradient
 
+
 def test_quadratic_form(rng):
     A, b = rng.standard_normal((5, 5)), rng.standard_normal(5)
     x = rng.standard_normal(5)
@@ -52,7 +60,7 @@ def test_quadratic_form(rng):
 def test_matrix_argument_and_verbose(rng, capsys):
     C = rng.standard_normal((3, 4))
     W = rng.standard_normal((3, 4))
-    num = eval_numerical_gradient(lambda w: np.sum(C * w ** 2), W, verbose=True)
+    num = eval_numerical_gradient(lambda w: np.sum(C * w**2), W, verbose=True)
     assert rel_error(num, 2 * C * W) < 1e-8
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 12 and lines[0].startswith("(0, 0)")
@@ -69,8 +77,8 @@ def test_softmax_cross_entropy(rng):
 
 def test_wrong_gradient_is_caught(rng):
     W = rng.standard_normal((4, 3))
-    num = eval_numerical_gradient(lambda w: np.sum(w ** 3), W)
-    assert rel_error(num, 3 * W ** 2) < 1e-7  # truncation error h**2 on a cubic
+    num = eval_numerical_gradient(lambda w: np.sum(w**3), W)
+    assert rel_error(num, 3 * W**2) < 1e-7  # truncation error h**2 on a cubic
     assert rel_error(num, 2 * W) > 1e-2  # a wrong analytic gradient shows up
 
 
@@ -102,10 +110,11 @@ def test_non_scalar_f_and_bad_x():
 
 # --------------------------------------------------------------------------- float32 warning
 
+
 def test_float32_small_step_warns_and_is_really_inaccurate(rng):
     C = rng.standard_normal((6, 5))
     W = rng.standard_normal((6, 5))
-    f = lambda w: np.sum(C * w ** 2)  # noqa: E731
+    f = lambda w: np.sum(C * w**2)  # noqa: E731
     with pytest.warns(GradientCheckWarning, match="float32.*float64"):
         num32 = eval_numerical_gradient(f, W.astype(np.float32))
     assert rel_error(num32, 2 * C * W) > 1e-3  # the warning is about a real problem
@@ -116,6 +125,7 @@ def test_float32_small_step_warns_and_is_really_inaccurate(rng):
 
 
 # --------------------------------------------------------------------------- array version
+
 
 def test_matrix_product_array_gradient(rng):
     X, W = rng.standard_normal((5, 4)), rng.standard_normal((4, 3))
@@ -130,7 +140,12 @@ def test_relu_array_gradient(rng):
     x = rng.standard_normal((4, 5))
     x[np.abs(x) < 1e-3] = 0.5  # keep away from the kink
     dout = rng.standard_normal((4, 5))
-    assert rel_error(eval_numerical_gradient_array(lambda v: np.maximum(0, v), x, dout), dout * (x > 0)) < 1e-8
+    assert (
+        rel_error(
+            eval_numerical_gradient_array(lambda v: np.maximum(0, v), x, dout), dout * (x > 0)
+        )
+        < 1e-8
+    )
 
 
 def test_array_df_shape_mismatch():
@@ -139,6 +154,7 @@ def test_array_df_shape_mismatch():
 
 
 # --------------------------------------------------------------------------- grad_check_sparse
+
 
 def test_grad_check_sparse_correct_and_wrong(rng, capsys):
     A = rng.standard_normal((8, 8))
@@ -159,7 +175,7 @@ def test_grad_check_sparse_correct_and_wrong(rng, capsys):
 def test_grad_check_sparse_seed_chooses_entries(rng):
     W = rng.standard_normal((50, 50))
     noisy = W * (1 + rng.uniform(0, 1, W.shape))  # a different error at every entry
-    f = lambda w: 0.5 * np.sum(w ** 2)  # noqa: E731
+    f = lambda w: 0.5 * np.sum(w**2)  # noqa: E731
     a = grad_check_sparse(f, W, noisy, num_checks=5, seed=1, verbose=False)
     b = grad_check_sparse(f, W, noisy, num_checks=5, seed=1, verbose=False)
     c = grad_check_sparse(f, W, noisy, num_checks=5, seed=2, verbose=False)
@@ -174,6 +190,7 @@ def test_grad_check_sparse_zero_gradient_and_shape_errors():
 
 
 # --------------------------------------------------------------------------- eval_numerical_jacobian
+
 
 def test_jacobian_of_a_linear_map_is_its_matrix(rng):
     A = rng.standard_normal((3, 5))
@@ -199,7 +216,7 @@ def test_jacobian_with_a_matrix_argument_is_output_first(rng):
     assert J.shape == (3, 4, 3)
     assert rel_error(J, np.einsum("hk,d->hdk", np.eye(3), x)) < 1e-8
     # a scalar function gives the gradient's shape; a matrix-valued one output dims first
-    assert eval_numerical_jacobian(lambda w: np.sum(w ** 2), W).shape == (4, 3)
+    assert eval_numerical_jacobian(lambda w: np.sum(w**2), W).shape == (4, 3)
     M = rng.standard_normal((2, 4))
     J = eval_numerical_jacobian(lambda w: M @ w, W)
     assert J.shape == (2, 3, 4, 3)
@@ -216,6 +233,7 @@ def test_jacobian_restores_x_when_f_raises_and_refuses_shape_changes(rng):
         if len(calls) > 2:
             raise RuntimeError("boom")
         return v * 2
+
     with pytest.raises(RuntimeError, match="boom"):
         eval_numerical_jacobian(f, x)
     assert np.array_equal(x, x0)

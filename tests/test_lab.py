@@ -3,6 +3,7 @@ loopback, driven by Debian's headless chromium (Playwright, never a downloaded b
 and toy-model cells run, the first TODO's NotImplementedError message and a self-check report are
 rendered. Screenshots go to build/screenshots/.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,16 +38,37 @@ def lab(tmp_path_factory):
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "rt"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "HOME": str(home), "OPENBLAS_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "rt"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "HOME": str(home),
+        "OPENBLAS_NUM_THREADS": "1",
+    }
     log = open(home / "lab.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={folder}", "--ServerApp.allow_root=True",  # CI runs as root
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={folder}",
+            "--ServerApp.allow_root=True",  # CI runs as root
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -80,7 +102,9 @@ def run_cell(page, index: int, timeout_s: float = 120) -> None:
         """i => { const c = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
                   const p = c && c.querySelector('.jp-InputArea-prompt');
                   return !c.classList.contains('jp-CodeCell') || (p && /\\[\\d+\\]/.test(p.textContent)); }""",
-        arg=index, timeout=timeout_s * 1000)
+        arg=index,
+        timeout=timeout_s * 1000,
+    )
 
 
 def cell_index(page, needle: str, timeout: float = 120.0) -> int:
@@ -93,8 +117,10 @@ def cell_index(page, needle: str, timeout: float = 120.0) -> int:
         if found:
             return found[0]
         if time.monotonic() > deadline:
-            raise AssertionError(f"no cell containing {needle!r} rendered within {timeout:.0f} s "
-                                 f"({len(texts)} cells in the page)")
+            raise AssertionError(
+                f"no cell containing {needle!r} rendered within {timeout:.0f} s "
+                f"({len(texts)} cells in the page)"
+            )
         time.sleep(0.5)
 
 
@@ -108,11 +134,15 @@ def test_student_runs_the_toy_cells_and_sees_the_todo_and_the_self_check(lab, br
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         page.wait_for_function(  # the kernel is up
             "() => /Idle/.test(document.querySelector('.jp-Notebook-ExecutionIndicator, #jp-main-statusbar')"
-            "?.textContent || '') || document.querySelector('[data-status=\"idle\"]')", timeout=120_000)
+            "?.textContent || '') || document.querySelector('[data-status=\"idle\"]')",
+            timeout=120_000,
+        )
         setup = cell_index(page, "import matplotlib.pyplot as plt")
         test_forward = cell_index(page, "# Public test: scores of the toy model")
         check_forward = cell_index(page, 'check("forward")')
-        for index in range(setup, test_forward + 1):  # setup, helpers, toy model, forward stub, its test
+        for index in range(
+            setup, test_forward + 1
+        ):  # setup, helpers, toy model, forward stub, its test
             run_cell(page, index)
         error = page.locator(".jp-Notebook .jp-Cell").nth(test_forward).locator(".jp-OutputArea")
         assert "NotImplementedError" in error.inner_text()

@@ -1,5 +1,6 @@
 """best_net.npz: one validator (cs231n_utils.netfile.load_net) for the notebook and the grader, safe on
 hostile files (issue 8 §5, issue 10 §3, issue 13 §2). Fast: no sandbox, no data."""
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,12 @@ H = 7
 @pytest.fixture
 def net():
     rng = np.random.default_rng(0)
-    return {"W1": rng.normal(size=(3072, H)), "b1": rng.normal(size=H),
-            "W2": rng.normal(size=(H, 10)), "b2": rng.normal(size=10)}
+    return {
+        "W1": rng.normal(size=(3072, H)),
+        "b1": rng.normal(size=H),
+        "W2": rng.normal(size=(H, 10)),
+        "b2": rng.normal(size=10),
+    }
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -60,15 +65,18 @@ def test_extra_arrays_are_ignored_with_a_note(tmp_path, net):
     assert notes == ["ignored other arrays in n.npz: best_val.npy"]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda n: {k: v for k, v in n.items() if k != "W2"}, "lacks W2"),
-    (lambda n: {**n, "W1": n["W1"][:-1]}, "W1 has shape (3071, 7), expected (3072, H)"),
-    (lambda n: {**n, "W2": n["W2"][:-1]}, "W2 has shape (6, 10), expected (7, 10)"),
-    (lambda n: {**n, "b1": np.zeros((2, H))}, "b1 has shape (2, 7), expected (7,)"),
-    (lambda n: {**n, "b2": np.full(10, np.inf)}, "b2 contains inf or nan"),
-    (lambda n: {**n, "b1": np.array(["x"] * H)}, "not real numbers"),
-    (lambda n: {**n, "W1": np.zeros((3072, H), dtype=complex)}, "not real numbers"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda n: {k: v for k, v in n.items() if k != "W2"}, "lacks W2"),
+        (lambda n: {**n, "W1": n["W1"][:-1]}, "W1 has shape (3071, 7), expected (3072, H)"),
+        (lambda n: {**n, "W2": n["W2"][:-1]}, "W2 has shape (6, 10), expected (7, 10)"),
+        (lambda n: {**n, "b1": np.zeros((2, H))}, "b1 has shape (2, 7), expected (7,)"),
+        (lambda n: {**n, "b2": np.full(10, np.inf)}, "b2 contains inf or nan"),
+        (lambda n: {**n, "b1": np.array(["x"] * H)}, "not real numbers"),
+        (lambda n: {**n, "W1": np.zeros((3072, H), dtype=complex)}, "not real numbers"),
+    ],
+)
 def test_broken_nets_say_what_to_fix(tmp_path, net, change, message):
     np.savez(tmp_path / "n.npz", **change(net))
     with pytest.raises(NetFileError, match="np.savez") as err:
@@ -82,9 +90,13 @@ def test_pickles_links_folders_and_non_zips_are_refused(tmp_path, net):
     np.savez(tmp_path / "real.npz", **net)
     (tmp_path / "link.npz").symlink_to(tmp_path / "real.npz")
     (tmp_path / "dir.npz").mkdir()
-    for name, message in {"p.npz": "not real numbers", "txt.npz": "not an .npz file",
-                          "link.npz": "is a link, not a plain file", "dir.npz": "not a regular file",
-                          "none.npz": "not found"}.items():
+    for name, message in {
+        "p.npz": "not real numbers",
+        "txt.npz": "not an .npz file",
+        "link.npz": "is a link, not a plain file",
+        "dir.npz": "not a regular file",
+        "none.npz": "not found",
+    }.items():
         with pytest.raises(NetFileError, match=message):
             load_net(tmp_path / name)
 
@@ -92,8 +104,9 @@ def test_pickles_links_folders_and_non_zips_are_refused(tmp_path, net):
 def _bomb(path, compression, W1_elements: int, net) -> Path:
     """An npz whose W1 member holds W1_elements zeros (streamed: never in memory here)."""
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (W1_elements,)})
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (W1_elements,)}
+    )
     with zipfile.ZipFile(path, "w", compression=compression) as z:
         with z.open("W1.npy", "w", force_zip64=True) as fh:
             fh.write(header.getvalue())
@@ -123,8 +136,9 @@ def test_compression_bombs_are_refused_before_decompressing(tmp_path, net):
 def test_a_header_lying_about_its_shape_allocates_nothing(tmp_path, net):
     """A small member whose .npy header claims 10^12 elements is refused from the header."""
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10**6, 10**6)})
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}
+    )
     members = {k + ".npy": _npy(v) for k, v in net.items()}
     members["W1.npy"] = header.getvalue() + b"\0" * 64
     with pytest.raises(NetFileError, match="far too large"):

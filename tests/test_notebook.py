@@ -6,6 +6,7 @@ validate``. The expensive run (the whole solution notebook on CIFAR-10, about tw
 module-scoped execution shared by every assertion that needs it; it is skipped, with the reason,
 when ``data/`` holds no CIFAR-10.
 """
+
 from __future__ import annotations
 
 import ast
@@ -32,12 +33,31 @@ STUDENT = REPO / "assignment" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 VENV_BIN = Path(sys.executable).parent
 
 #: grade_id -> points of every graded cell (issue 3); they add up to 100
-POINTS = {"test_forward": 10, "test_softmax_loss": 10, "test_chain_rule_factors": 10, "test_backward": 20,
-          "test_train": 10, "test_predict": 5, "test_accuracy": 10, "derivation": 10, "q_train_test_gap": 5,
-          "q_max_subtraction": 5, "q_dead_relu": 5}
+POINTS = {
+    "test_forward": 10,
+    "test_softmax_loss": 10,
+    "test_chain_rule_factors": 10,
+    "test_backward": 20,
+    "test_train": 10,
+    "test_predict": 5,
+    "test_accuracy": 10,
+    "derivation": 10,
+    "q_train_test_gap": 5,
+    "q_max_subtraction": 5,
+    "q_dead_relu": 5,
+}
 #: grade_ids of the code solution cells (TODOs)
-SOLUTION_CODE = ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict",
-                 "tuning", "candidates", "best_hyperparameters")
+SOLUTION_CODE = (
+    "forward",
+    "softmax_loss",
+    "chain_rule_factors",
+    "backward",
+    "train",
+    "predict",
+    "tuning",
+    "candidates",
+    "best_hyperparameters",
+)
 
 BEGIN_RE = re.compile(r"^\s*#+\s*BEGIN SOLUTION")
 END_RE = re.compile(r"^\s*#+\s*END SOLUTION")
@@ -64,8 +84,14 @@ def env_with_venv(**extra) -> dict:
 
 
 def nbgrader(args, cwd, timeout=600, **extra_env) -> subprocess.CompletedProcess:
-    return subprocess.run([str(VENV_BIN / "nbgrader"), *args], cwd=cwd, env=env_with_venv(**extra_env),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(VENV_BIN / "nbgrader"), *args],
+        cwd=cwd,
+        env=env_with_venv(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def code_lines(nb, in_regions: bool) -> set[str]:
@@ -88,9 +114,11 @@ def code_lines(nb, in_regions: bool) -> set[str]:
 
 def toy_section(nb) -> nbformat.NotebookNode:
     """The notebook up to (not including) the CIFAR-10 section: runs without data in seconds."""
-    stop = next(i for i, c in enumerate(nb.cells)
-                if c.cell_type == "code" and "get_cifar10_data(" in c.source
-                and "import" not in c.source)
+    stop = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and "get_cifar10_data(" in c.source and "import" not in c.source
+    )
     part = nbformat.from_dict(dict(nb))
     part.cells = [nbformat.from_dict(dict(c)) for c in nb.cells[:stop]]
     return part
@@ -98,8 +126,13 @@ def toy_section(nb) -> nbformat.NotebookNode:
 
 def execute(nb, workdir: Path, **env) -> float:
     """Execute ``nb`` in place in a fresh python3 kernel (cwd ``workdir``); returns seconds."""
-    client = NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(workdir)}},
+    )
     kernel_env = dict(os.environ, **env)  # the notebook itself pins BLAS to one thread
     start = time.time()
     client.execute(env=kernel_env)
@@ -128,14 +161,19 @@ def toy_inputs():
     rs = np.random.RandomState(1)
     X = 10 * rs.randn(5, 4)
     y = np.array([0, 1, 2, 2, 1])
-    params = {"W1": 0.1 * np.ones((4, 10)), "b1": np.zeros(10), "W2": 0.1 * np.ones((10, 3)),
-              "b2": np.zeros(3)}
+    params = {
+        "W1": 0.1 * np.ones((4, 10)),
+        "b1": np.zeros(10),
+        "W2": 0.1 * np.ones((10, 3)),
+        "b2": np.zeros(3),
+    }
     return X, y, params
 
 
 def cifar10_present() -> bool:
     """The extracted batches are in the default data folder (downloaded or unpacked by hand)."""
     from cs231n_utils.data import default_data_dir
+
     folder = Path(default_data_dir()) / "cifar-10-batches-py"
     names = ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]
     return all((folder / name).is_file() for name in names)
@@ -143,33 +181,53 @@ def cifar10_present() -> bool:
 
 needs_data = pytest.mark.skipif(
     not cifar10_present(),
-    reason="CIFAR-10 not found in data/: run `python -m cs231n_utils.data download` (or `make data`)")
+    reason="CIFAR-10 not found in data/: run `python -m cs231n_utils.data download` (or `make data`)",
+)
 
 
 # ----------------------------------------------------------------------------- release plug-in
 def release(source: str, cell_type="code", solution=True, grade_id="x"):
     """Run ClearSolutionsNamingTodos on a one-cell notebook; returns the cell's new source."""
-    cell = (nbformat.v4.new_code_cell(source) if cell_type == "code"
-            else nbformat.v4.new_markdown_cell(source))
-    cell.metadata["nbgrader"] = {"grade": False, "solution": solution, "locked": False,
-                                 "grade_id": grade_id, "schema_version": 3, "task": False}
+    cell = (
+        nbformat.v4.new_code_cell(source)
+        if cell_type == "code"
+        else nbformat.v4.new_markdown_cell(source)
+    )
+    cell.metadata["nbgrader"] = {
+        "grade": False,
+        "solution": solution,
+        "locked": False,
+        "grade_id": grade_id,
+        "schema_version": 3,
+        "task": False,
+    }
     nb = nbformat.v4.new_notebook(cells=[cell])
-    nb.metadata["kernelspec"] = {"language": "python", "name": "python3", "display_name": "Python 3"}
+    nb.metadata["kernelspec"] = {
+        "language": "python",
+        "name": "python3",
+        "display_name": "Python 3",
+    }
     nb, _ = ClearSolutionsNamingTodos().preprocess(nb, {})
     return nb.cells[0].source
 
 
 def test_release_stub_names_the_function_and_keeps_the_todo():
-    src = ("def f(x):\n    y = 2\n"
-           "    # TODO: compute z from x and y.\n"
-           "    ### BEGIN SOLUTION: z = x + y\n"
-           "    z = x + y\n    return z\n"
-           "    ### END SOLUTION\n")
+    src = (
+        "def f(x):\n    y = 2\n"
+        "    # TODO: compute z from x and y.\n"
+        "    ### BEGIN SOLUTION: z = x + y\n"
+        "    z = x + y\n    return z\n"
+        "    ### END SOLUTION\n"
+    )
     out = release(src)
     assert "z = x + y" not in out and "BEGIN SOLUTION" not in out and "END SOLUTION" not in out
-    assert out.splitlines()[:5] == ["def f(x):", "    y = 2", "    # TODO: compute z from x and y.",
-                                    "    # YOUR CODE HERE",
-                                    "    raise NotImplementedError('f: implement the TODO above this line')"]
+    assert out.splitlines()[:5] == [
+        "def f(x):",
+        "    y = 2",
+        "    # TODO: compute z from x and y.",
+        "    # YOUR CODE HERE",
+        "    raise NotImplementedError('f: implement the TODO above this line')",
+    ]
     ns = {}
     exec(out, ns)
     with pytest.raises(NotImplementedError, match=r"^f: implement the TODO above this line$"):
@@ -177,9 +235,11 @@ def test_release_stub_names_the_function_and_keeps_the_todo():
 
 
 def test_release_several_regions_nested_functions_and_module_level():
-    src = ("### BEGIN SOLUTION\na = 1\n### END SOLUTION\nb = 2\n"
-           "def outer(x,\n          y):\n    def inner():\n        return 0\n"
-           "    if x:\n        ### BEGIN SOLUTION\n        c = 3\n        ### END SOLUTION\n")
+    src = (
+        "### BEGIN SOLUTION\na = 1\n### END SOLUTION\nb = 2\n"
+        "def outer(x,\n          y):\n    def inner():\n        return 0\n"
+        "    if x:\n        ### BEGIN SOLUTION\n        c = 3\n        ### END SOLUTION\n"
+    )
     out = release(src, grade_id="cell_id")
     assert "raise NotImplementedError('cell_id: implement the TODO above this line')" in out
     assert "        raise NotImplementedError('outer: implement the TODO above this line')" in out
@@ -196,16 +256,20 @@ def test_release_rejects_broken_regions():
 def test_release_markdown_and_whole_cell_solutions():
     assert release("The reference answer.", cell_type="markdown") == "YOUR ANSWER HERE"
     assert release("x = 1\n", grade_id="lit") == (
-        "# YOUR CODE HERE\nraise NotImplementedError('lit: implement the TODO above this line')")
+        "# YOUR CODE HERE\nraise NotImplementedError('lit: implement the TODO above this line')"
+    )
 
 
 def test_release_preprocessors_swap_only_clear_solutions():
     from nbgrader.converters import GenerateAssignment
     from nbgrader.preprocessors import ClearSolutions
+
     stock = GenerateAssignment.class_traits()["preprocessors"].default()
     ours = release_preprocessors()
     assert ClearSolutions not in ours and ours.count(ClearSolutionsNamingTodos) == 1
-    assert [p for p in ours if p is not ClearSolutionsNamingTodos] == [p for p in stock if p is not ClearSolutions]
+    assert [p for p in ours if p is not ClearSolutionsNamingTodos] == [
+        p for p in stock if p is not ClearSolutions
+    ]
     assert ours.index(ClearSolutionsNamingTodos) == stock.index(ClearSolutions)
 
 
@@ -217,8 +281,10 @@ def solution_nb():
 
 @pytest.fixture(scope="module")
 def student_nb():
-    assert STUDENT.is_file(), (f"{STUDENT} is missing: run `nbgrader generate_assignment {ASSIGNMENT} "
-                               "--force` from the repository root")
+    assert STUDENT.is_file(), (
+        f"{STUDENT} is missing: run `nbgrader generate_assignment {ASSIGNMENT} "
+        "--force` from the repository root"
+    )
     return read(STUDENT)
 
 
@@ -226,7 +292,9 @@ def test_solution_outputs_cleared_and_no_py_files(solution_nb):
     for cell in solution_nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:80]
-    assert not list(SOLUTION.parent.glob("*.py")), "no .py files under solutions/ (nbgrader releases them)"
+    assert not list(SOLUTION.parent.glob("*.py")), (
+        "no .py files under solutions/ (nbgrader releases them)"
+    )
 
 
 @pytest.mark.parametrize("which", ["solution", "student"])
@@ -248,42 +316,63 @@ def test_grade_ids_points_and_flags(which, solution_nb, student_nb):
     tagged = [c for c in nb.cells if "best-hyperparameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and nbmeta(tagged[0]).get("grade_id") == "best_hyperparameters"
     api = [c for c in nb.cells if "api" in c.metadata.get("tags", [])]
-    assert len(api) == 1 and "def init_params" in api[0].source and "def loss_and_grads" in api[0].source
+    assert (
+        len(api) == 1
+        and "def init_params" in api[0].source
+        and "def loss_and_grads" in api[0].source
+    )
 
 
 def test_test_cells_end_with_the_hidden_block(solution_nb):
     for gid, cell in cells_by_id(solution_nb).items():
         if not gid.startswith("test_"):
             continue
-        part = gid[len("test_"):]
-        expected = ("### BEGIN HIDDEN TESTS\n"
-                    "from cs231n_grader.hidden import hidden_check\n"
-                    f'hidden_check("{part}", globals())\n'
-                    "### END HIDDEN TESTS")
+        part = gid[len("test_") :]
+        expected = (
+            "### BEGIN HIDDEN TESTS\n"
+            "from cs231n_grader.hidden import hidden_check\n"
+            f'hidden_check("{part}", globals())\n'
+            "### END HIDDEN TESTS"
+        )
         assert cell.source.rstrip().endswith(expected), gid
 
 
 def test_reference_is_vectorised_and_loads(solution_nb):
     cells = cells_by_id(solution_nb)
     for gid in ("forward", "softmax_loss", "chain_rule_factors", "backward", "predict"):
-        assert not re.search(r"^\s*(for|while)\b", cells[gid].source, re.M), f"{gid} has a Python loop"
+        assert not re.search(r"^\s*(for|while)\b", cells[gid].source, re.M), (
+            f"{gid} has a Python loop"
+        )
     ref = reference.load_reference(SOLUTION)
-    for name in ("forward", "softmax_loss", "backward", "train", "predict", "init_params", "loss_and_grads"):
+    for name in (
+        "forward",
+        "softmax_loss",
+        "backward",
+        "train",
+        "predict",
+        "init_params",
+        "loss_and_grads",
+    ):
         assert callable(getattr(ref, name)), name
 
 
 def test_reference_reproduces_cs231n_numbers_without_warnings():
     """CS231n's published toy values (external constants), float64, no RuntimeWarning."""
     import warnings
+
     ref = reference.load_reference(SOLUTION)
     params = ref.init_params(4, 10, 3, std=1e-1, seed=0)
     X = 10 * np.random.RandomState(1).randn(5, 4)
     y = np.array([0, 1, 2, 2, 1])
-    correct_scores = np.array([[-0.81233741, -1.27654624, -0.70335995],
-                               [-0.17129677, -1.18803311, -0.47310444],
-                               [-0.51590475, -1.01354314, -0.8504215],
-                               [-0.15419291, -0.48629638, -0.52901952],
-                               [-0.00618733, -0.12435261, -0.15226949]])
+    correct_scores = np.array(
+        [
+            [-0.81233741, -1.27654624, -0.70335995],
+            [-0.17129677, -1.18803311, -0.47310444],
+            [-0.51590475, -1.01354314, -0.8504215],
+            [-0.15419291, -0.48629638, -0.52901952],
+            [-0.00618733, -0.12435261, -0.15226949],
+        ]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         S2, _ = ref.forward(X, params)
@@ -300,17 +389,22 @@ def test_student_version_matches_fresh_generation(tmp_path):
     (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
     shutil.copy(SOLUTION, course / "solutions" / ASSIGNMENT)
     (course / "nbgrader_config.py").write_text(
-        f"c = get_config()\nload_subconfig({str(REPO / 'nbgrader_config.py')!r})\n")
+        f"c = get_config()\nload_subconfig({str(REPO / 'nbgrader_config.py')!r})\n"
+    )
     result = nbgrader(["generate_assignment", ASSIGNMENT, "--force"], cwd=course)
     fresh = course / "assignment" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     assert fresh.is_file(), result.stdout + result.stderr
     assert sorted(p.name for p in fresh.parent.iterdir()) == [f"{ASSIGNMENT}.ipynb"]
 
     def normalised(nb):
-        return {"metadata": dict(nb.metadata),
-                "cells": [(c.cell_type, c.source, c.metadata) for c in nb.cells]}
+        return {
+            "metadata": dict(nb.metadata),
+            "cells": [(c.cell_type, c.source, c.metadata) for c in nb.cells],
+        }
+
     assert normalised(read(fresh)) == normalised(read(STUDENT)), (
-        "assignment/ is stale: run `nbgrader generate_assignment two_layer_net --force` from the repo root")
+        "assignment/ is stale: run `nbgrader generate_assignment two_layer_net --force` from the repo root"
+    )
 
 
 def test_student_version_leaks_nothing(solution_nb, student_nb):
@@ -322,10 +416,16 @@ def test_student_version_leaks_nothing(solution_nb, student_nb):
         assert stu_cells[gid].source == "YOUR ANSWER HERE"
         assert sol_cells[gid].source not in text
     secret = code_lines(solution_nb, in_regions=True) - code_lines(solution_nb, in_regions=False)
-    student_lines = {line.strip() for c in student_nb.cells if c.cell_type == "code"
-                     for line in c.source.splitlines()}
+    student_lines = {
+        line.strip()
+        for c in student_nb.cells
+        if c.cell_type == "code"
+        for line in c.source.splitlines()
+    }
     assert len(secret) > 20
-    assert not secret & student_lines, f"solution lines in the student version: {secret & student_lines}"
+    assert not secret & student_lines, (
+        f"solution lines in the student version: {secret & student_lines}"
+    )
 
 
 def test_student_todos_raise_with_messages(student_nb):
@@ -346,13 +446,15 @@ def test_student_todos_raise_with_messages(student_nb):
     S1 = X @ params["W1"]
     cache = (X, S1, np.maximum(0, S1))
     P = np.full((5, 3), 1 / 3)
-    calls = {"forward": lambda: ns["forward"](X, params),
-             "softmax_loss": lambda: ns["softmax_loss"](np.zeros((5, 3)), y, params, 0.05),
-             "chain_rule_factors": lambda: ns["chain_rule_factors"](X[0], int(y[0]), params),
-             "backward": lambda: ns["backward"](P, y, cache, params, 0.05),
-             "train": lambda: ns["train"](params, X, y, X, y, num_iters=2),
-             "predict": lambda: ns["predict"](X, params),
-             "tuning": lambda: ns["tune_hyperparameters"]({}, [])}
+    calls = {
+        "forward": lambda: ns["forward"](X, params),
+        "softmax_loss": lambda: ns["softmax_loss"](np.zeros((5, 3)), y, params, 0.05),
+        "chain_rule_factors": lambda: ns["chain_rule_factors"](X[0], int(y[0]), params),
+        "backward": lambda: ns["backward"](P, y, cache, params, 0.05),
+        "train": lambda: ns["train"](params, X, y, X, y, num_iters=2),
+        "predict": lambda: ns["predict"](X, params),
+        "tuning": lambda: ns["tune_hyperparameters"]({}, []),
+    }
     messages = set()
     for part, call in calls.items():
         with pytest.raises(NotImplementedError) as info:
@@ -376,32 +478,52 @@ def toy_runs(tmp_path_factory, solution_nb, student_nb):
 
 def test_toy_section_solution_passes_public_and_hidden_tests(toy_runs):
     cells = toy_runs["solution"]
-    for gid in ("test_forward", "test_softmax_loss", "test_chain_rule_factors", "test_backward", "test_train",
-                "test_predict"):
+    for gid in (
+        "test_forward",
+        "test_softmax_loss",
+        "test_chain_rule_factors",
+        "test_backward",
+        "test_train",
+        "test_predict",
+    ):
         cell = cells[gid]
         assert not outputs(cell, "error"), (gid, outputs(cell, "error"))
         assert stderr(cell) == "", (gid, stderr(cell))
-        assert not outputs(cell, "execute_result"), f"{gid} must not end with a value (nbgrader scores it)"
+        assert not outputs(cell, "execute_result"), (
+            f"{gid} must not end with a value (nbgrader scores it)"
+        )
         out = stdout(cell)
-        part = gid[len("test_"):]
+        part = gid[len("test_") :]
         assert f"{part}: public test passed" in out, out
         match = re.search(rf"hidden check {part}: .*→ (\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)", out)
         assert match and match.group(1) == match.group(2), out
     # the per-example gradients, averaged (+ regularisation), are backward's (the cell asserts it)
     batch = cell_with_id(toy_runs["solution_nb"], "chain-rule-batch")
     assert not outputs(batch, "error") and stderr(batch) == "", outputs(batch, "error")
-    assert stdout(batch).count("per-example gradients + regularisation vs backward") == 4, stdout(batch)
+    assert stdout(batch).count("per-example gradients + regularisation vs backward") == 4, stdout(
+        batch
+    )
 
 
 def test_toy_section_student_fails_readably(toy_runs):
     """Before implementing, every public test stops at a NotImplementedError with the TODO's message,
     raised from notebook code (no library frames in the traceback)."""
-    for gid in ("test_forward", "test_softmax_loss", "test_chain_rule_factors", "test_backward", "test_train",
-                "test_predict"):
+    for gid in (
+        "test_forward",
+        "test_softmax_loss",
+        "test_chain_rule_factors",
+        "test_backward",
+        "test_train",
+        "test_predict",
+    ):
         errors = outputs(toy_runs["student"][gid], "error")
         assert len(errors) == 1, gid
         err = errors[0]
-        assert err.ename == "NotImplementedError" and len(err.evalue) > 20, (gid, err.ename, err.evalue)
+        assert err.ename == "NotImplementedError" and len(err.evalue) > 20, (
+            gid,
+            err.ename,
+            err.evalue,
+        )
         trace = "\n".join(err.traceback)
         assert "site-packages" not in trace, f"{gid}: the traceback goes through library code"
 
@@ -436,7 +558,7 @@ def test_full_run_is_clean(full_run):
 def test_full_run_tests_pass_with_full_marks(full_run):
     cells = cells_by_id(full_run["nb"])
     for gid in (g for g in POINTS if g.startswith("test_")):
-        part = gid[len("test_"):]
+        part = gid[len("test_") :]
         out = stdout(cells[gid])
         assert f"{part}: public test passed" in out, (gid, out)
         match = re.search(rf"hidden check {part}: .*→ (\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)", out)
@@ -446,6 +568,7 @@ def test_full_run_tests_pass_with_full_marks(full_run):
 @needs_data
 def test_full_run_best_net_reaches_50_percent(full_run):
     from cs231n_utils.data import get_cifar10_data
+
     path = full_run["workdir"] / "best_net.npz"
     with np.load(path) as saved:
         assert sorted(saved.files) == ["W1", "W2", "b1", "b2"]
@@ -470,8 +593,16 @@ def test_full_run_best_hyperparameters_literal_is_the_search_winner(full_run):
     tree = ast.parse(cells["best_hyperparameters"].source)
     call = tree.body[0].value
     literal = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-    assert set(literal) == {"hidden_size", "std", "learning_rate", "learning_rate_decay", "reg",
-                            "num_iters", "batch_size", "seed"}
+    assert set(literal) == {
+        "hidden_size",
+        "std",
+        "learning_rate",
+        "learning_rate_decay",
+        "reg",
+        "num_iters",
+        "batch_size",
+        "seed",
+    }
     assert literal == winner
 
 
@@ -488,7 +619,9 @@ def test_nbgrader_validate_verdicts(which, full_run, tmp_path):
     result = nbgrader(["validate", source.name], cwd=tmp_path)
     print(f"validate {which}: {time.time() - start:.0f} s")
     if which == "solution":
-        assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr
+        assert "Success! Your notebook passes all the tests." in result.stdout, (
+            result.stdout + result.stderr
+        )
     else:
         # 7 autograded test cells + 4 unanswered written answers
         assert "VALIDATION FAILED ON 11 CELL(S)!" in result.stdout, result.stdout + result.stderr

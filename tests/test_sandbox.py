@@ -7,6 +7,7 @@ their notebooks (truncate the gradebook, os._exit, infinite loop, huge print, re
 into another student's folder, kill the parent) and checks that the run completes with exit code 0,
 the gradebook is intact and every student gets exactly the score their code deserves.
 """
+
 from __future__ import annotations
 
 import glob
@@ -28,8 +29,13 @@ import pytest
 
 from cs231n_grader import cgroup
 from cs231n_grader import kernel as sandbox_kernel
-from cs231n_grader.sandbox import (SANDBOX_HOME, Limits, SandboxUnavailable, interpreter_binds,
-                                          run_sandboxed)
+from cs231n_grader.sandbox import (
+    SANDBOX_HOME,
+    Limits,
+    SandboxUnavailable,
+    interpreter_binds,
+    run_sandboxed,
+)
 
 PY = sys.executable
 # every test here is marked `sandbox` (tests/conftest.py) and skipped, with the reason, without it
@@ -58,11 +64,18 @@ def course(tmp_path):
 # --------------------------------------------------------------------------- part 1: run_sandboxed
 def test_cannot_read_course_files_or_homes(course):
     root, work = course
-    targets = ["../../../solutions/hw/hw.ipynb", "../../../gradebook.db", "../../bob/hw/hw.ipynb",
-               str(root / "solutions/hw/hw.ipynb"), str(root / "gradebook.db"),
-               str(root / "submitted/bob/hw/hw.ipynb"), str(Path.home() / ".bash_history"),
-               str(Path(sandbox_kernel.__file__).parents[1] / "nbgrader_config.py")]
-    r = py(f"""
+    targets = [
+        "../../../solutions/hw/hw.ipynb",
+        "../../../gradebook.db",
+        "../../bob/hw/hw.ipynb",
+        str(root / "solutions/hw/hw.ipynb"),
+        str(root / "gradebook.db"),
+        str(root / "submitted/bob/hw/hw.ipynb"),
+        str(Path.home() / ".bash_history"),
+        str(Path(sandbox_kernel.__file__).parents[1] / "nbgrader_config.py"),
+    ]
+    r = py(
+        f"""
         import json, os
         got = {{}}
         for t in {targets!r}:
@@ -73,26 +86,41 @@ def test_cannot_read_course_files_or_homes(course):
         print(json.dumps({{"got": got, "cwd": os.getcwd(), "mine": open("hw.ipynb").read(),
                           "uid": os.getuid(), "home": os.listdir({str(Path.home())!r}),
                           "repo": os.listdir({str(Path(sandbox_kernel.__file__).parents[1])!r})}}))
-        """, work)
+        """,
+        work,
+    )
     assert r.returncode == 0, r.stderr
     seen = json.loads(r.stdout)
     leaked = {t: v for t, v in seen["got"].items() if v}
     assert leaked == {}, f"sandbox could read {leaked}"
     assert seen["cwd"] == SANDBOX_HOME and seen["mine"] == "ALICE-WORK"
     assert seen["uid"] != 0
-    assert sorted(seen["repo"]) == [".venv", "cs231n_grader", "cs231n_utils"]  # the packages and the venv, never the repo
+    assert sorted(seen["repo"]) == [
+        ".venv",
+        "cs231n_grader",
+        "cs231n_utils",
+    ]  # the packages and the venv, never the repo
     home = Path.home()
     on_the_way = {p.relative_to(home).parts[0] for p in interpreter_binds() if home in p.parents}
-    assert set(seen["home"]) <= on_the_way  # the instructor's home shows at most the interpreter's path
+    assert (
+        set(seen["home"]) <= on_the_way
+    )  # the instructor's home shows at most the interpreter's path
 
 
 def test_cannot_write_outside_private_copy(course, tmp_path):
     root, work = course
     host_tmp_marker = Path("/tmp") / f"sandbox-escape-{uuid.uuid4().hex}"
-    targets = [str(root / "gradebook.db"), "../../../gradebook.db", str(root / "submitted/bob/hw/hw.ipynb"),
-               str(host_tmp_marker), "/usr/escape", f"{sys.prefix}/escape.txt",
-               str(Path(sandbox_kernel.__file__).parent / "escape.py")]
-    r = py(f"""
+    targets = [
+        str(root / "gradebook.db"),
+        "../../../gradebook.db",
+        str(root / "submitted/bob/hw/hw.ipynb"),
+        str(host_tmp_marker),
+        "/usr/escape",
+        f"{sys.prefix}/escape.txt",
+        str(Path(sandbox_kernel.__file__).parent / "escape.py"),
+    ]
+    r = py(
+        f"""
         import json
         wrote = []
         for t in {targets!r}:
@@ -104,7 +132,9 @@ def test_cannot_write_outside_private_copy(course, tmp_path):
         import os
         open("suid", "w").write("#!/bin/sh\\n"); os.chmod("suid", 0o6755)
         print(json.dumps(wrote))
-        """, work)
+        """,
+        work,
+    )
     assert r.returncode == 0, r.stderr
     wrote = json.loads(r.stdout)
     assert wrote in ([], [str(host_tmp_marker)])  # the sandbox's own /tmp is private and writable
@@ -112,21 +142,28 @@ def test_cannot_write_outside_private_copy(course, tmp_path):
     assert (root / "submitted/bob/hw/hw.ipynb").read_text() == "BOB-WORK"
     assert not host_tmp_marker.exists() and not Path(sys.prefix, "escape.txt").exists()
     assert sorted(p.name for p in work.iterdir()) == ["hw.ipynb"]  # the private copy stayed inside
-    assert {p.stat().st_uid for p in work.parent.rglob("*")} == {os.geteuid()}  # nothing was chowned
+    assert {p.stat().st_uid for p in work.parent.rglob("*")} == {
+        os.geteuid()
+    }  # nothing was chowned
 
 
 def test_symlink_in_submission_does_not_reach_host_files(course):
     root, work = course
     (work / "link.db").symlink_to(root / "gradebook.db")
-    r = py("""
+    r = py(
+        """
         try:
             open("link.db", "w").write("PWNED")
         except OSError as e:
             print("refused", e)
-        """, work)
+        """,
+        work,
+    )
     assert r.returncode == 0
     assert (root / "gradebook.db").read_text() == "GRADEBOOK-CONTENT"
-    assert (root / "gradebook.db").stat().st_uid == os.geteuid()  # the chown never followed the link
+    assert (
+        root / "gradebook.db"
+    ).stat().st_uid == os.geteuid()  # the chown never followed the link
 
 
 def test_private_copy_holds_regular_files_only_within_bounds(course, make_chain):
@@ -140,11 +177,15 @@ def test_private_copy_holds_regular_files_only_within_bounds(course, make_chain)
     (work / "many").mkdir()
     for i in range(100):
         (work / "many" / f"f{i:03d}").write_text("x")
-    r = py("""
+    r = py(
+        """
         import json, os
         print(json.dumps(sorted(os.path.relpath(os.path.join(d, f)) for d, ds, fs in os.walk(".")
                                 for f in fs + ds)))
-        """, work, limits=Limits(max_copied_files=20))
+        """,
+        work,
+        limits=Limits(max_copied_files=20),
+    )
     seen = json.loads(r.stdout)
     assert "hw.ipynb" in seen and not {"secret", "dirlink", "fifo"} & set(seen)
     assert max(p.count("/") for p in seen) < 4 and len(seen) <= 20
@@ -152,7 +193,8 @@ def test_private_copy_holds_regular_files_only_within_bounds(course, make_chain)
 
 def test_disk_of_the_private_copy_is_bounded_and_vanishes(course):
     root, work = course
-    r = py("""
+    r = py(
+        """
         import os
         written = 0
         try:
@@ -163,18 +205,24 @@ def test_disk_of_the_private_copy_is_bounded_and_vanishes(course):
         except OSError as e:
             print("stopped", e.strerror)
         print(written // 2**20)
-        """, work, limits=Limits(max_disk_bytes=16 * 2**20))
+        """,
+        work,
+        limits=Limits(max_disk_bytes=16 * 2**20),
+    )
     assert r.stdout.split(b"\n")[0] == b"stopped No space left on device"
     assert int(r.stdout.split()[-1]) <= 16
     assert sorted(p.name for p in work.iterdir()) == ["hw.ipynb"]
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not cgroup.available(),
-                    reason="whole-sandbox memory needs a writable cgroup (root)")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not cgroup.available(),
+    reason="whole-sandbox memory needs a writable cgroup (root)",
+)
 def test_memory_is_limited_for_all_processes_together(course):
     """4 children x 300 MB each stay under a 512 MiB per-process limit but not under the sandbox's."""
     _, work = course
-    r = py("""
+    r = py(
+        """
         import os, time
         kids = []
         for _ in range(4):
@@ -187,11 +235,16 @@ def test_memory_is_limited_for_all_processes_together(course):
                 os._exit(0)
             kids.append(pid)
         print(sum(os.waitpid(p, 0)[1] == 0 for p in kids))
-        """, work, limits=Limits(memory_bytes=512 * 2**20, wall_seconds=60))
+        """,
+        work,
+        limits=Limits(memory_bytes=512 * 2**20, wall_seconds=60),
+    )
     assert int(r.stdout) <= 1
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not cgroup.available(), reason="needs a writable cgroup (root)")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not cgroup.available(), reason="needs a writable cgroup (root)"
+)
 def test_sandbox_cgroup_is_removed_with_its_processes():
     group = cgroup.create(64 * 2**20, 4)
     child = subprocess.Popen(["sleep", "60"], preexec_fn=group.enter)
@@ -206,14 +259,17 @@ def test_no_network_even_to_loopback(course):
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)  # a connection would complete into this backlog even without accept()
     port = listener.getsockname()[1]
-    r = py(f"""
+    r = py(
+        f"""
         import socket
         try:
             socket.create_connection(("127.0.0.1", {port}), timeout=3).sendall(b"LEAK")
             print("connected")
         except OSError as e:
             print("refused", type(e).__name__)
-        """, work)
+        """,
+        work,
+    )
     listener.settimeout(0.2)
     with pytest.raises(socket.timeout):
         listener.accept()
@@ -246,7 +302,11 @@ def test_10gb_allocation_fails_with_memory_reason(course):
 
 def test_file_size_limit(course):
     _, work = course
-    r = py("open('big', 'wb').write(b'x' * (32 * 2**20))", work, limits=Limits(max_file_bytes=8 * 2**20))
+    r = py(
+        "open('big', 'wb').write(b'x' * (32 * 2**20))",
+        work,
+        limits=Limits(max_file_bytes=8 * 2**20),
+    )
     assert r.reason == "file size limit 8 MiB exceeded"
     assert not (work / "big").exists()
 
@@ -254,7 +314,8 @@ def test_file_size_limit(course):
 def test_fork_storm_is_contained(course):
     _, work = course
     marker = f"forkstorm-{uuid.uuid4().hex}"
-    r = py(f"""
+    r = py(
+        f"""
         import os, sys, time
         made = 0
         for i in range(1000):
@@ -268,11 +329,16 @@ def test_fork_storm_is_contained(course):
         print(made, {marker!r})
         sys.stdout.flush()
         os._exit(0)
-        """, work, limits=Limits(max_processes=16, wall_seconds=20))
+        """,
+        work,
+        limits=Limits(max_processes=16, wall_seconds=20),
+    )
     made = int(r.stdout.split()[0])
     assert 0 < made < 16
     time.sleep(0.5)
-    leftover = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    leftover = subprocess.run(
+        ["pgrep", "-f", marker], capture_output=True, text=True
+    ).stdout.split()
     assert leftover == []  # the whole pid namespace died with the sandbox
     assert subprocess.run(["true"]).returncode == 0  # and the machine can still fork
 
@@ -280,23 +346,30 @@ def test_fork_storm_is_contained(course):
 def test_gigabyte_of_output_is_capped_in_bounded_memory(course):
     _, work = course
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    r = py("""
+    r = py(
+        """
         import sys
         chunk = "x" * 2**20
         for _ in range(1024):
             sys.stdout.write(chunk)
         sys.stderr.write("e" * 2**20)
-        """, work, limits=Limits(max_output_bytes=2**20, wall_seconds=60))
+        """,
+        work,
+        limits=Limits(max_output_bytes=2**20, wall_seconds=60),
+    )
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert r.returncode == 0
     assert r.stdout_truncated and len(r.stdout) < 2**20 + 200
-    assert r.stdout.endswith(b"[output truncated by the grader: the process printed more than 1 MiB; the rest was dropped]\n")
+    assert r.stdout.endswith(
+        b"[output truncated by the grader: the process printed more than 1 MiB; the rest was dropped]\n"
+    )
     assert grown_mb < 100, f"the grader grew by {grown_mb:.0f} MB while draining 1 GiB"
 
 
 def test_killing_the_parent_does_not_hurt_the_grader(course):
     _, work = course
-    r = py(f"""
+    r = py(
+        f"""
         import os, signal
         for pid in (os.getppid(), 1, {os.getpid()}, {os.getppid()}):
             try:
@@ -304,7 +377,9 @@ def test_killing_the_parent_does_not_hurt_the_grader(course):
             except OSError as e:
                 print("refused", pid, type(e).__name__)
         print("still here")
-        """, work)
+        """,
+        work,
+    )
     assert r.returncode == 0 and b"still here" in r.stdout
     assert b"sent %d" % os.getpid() not in r.stdout  # the grader is not even visible inside
 
@@ -322,13 +397,19 @@ def test_stdin_and_minimal_environment(course, monkeypatch):
     monkeypatch.setenv("CS231N_GRADER_SECRET", "do-not-leak")
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     payload = os.urandom(5 * 2**20)
-    r = py("""
+    r = py(
+        """
         import hashlib, json, os, sys
         data = sys.stdin.buffer.read()
         print(json.dumps({"sha": hashlib.sha256(data).hexdigest(), "env": dict(os.environ)}))
-        """, work, stdin=payload, env={"EXTRA": "1"})
+        """,
+        work,
+        stdin=payload,
+        env={"EXTRA": "1"},
+    )
     out = json.loads(r.stdout)
     import hashlib
+
     assert out["sha"] == hashlib.sha256(payload).hexdigest()
     env = out["env"]
     assert "CS231N_GRADER_SECRET" not in env and env["NBGRADER_EXECUTION"] == "autograde"
@@ -355,7 +436,12 @@ def test_missing_bubblewrap_refuses_with_instructions_unless_opted_out(course, m
 def test_kernelspec_install_is_idempotent(tmp_path):
     folder = sandbox_kernel.install(tmp_path)
     spec = json.loads((folder / "kernel.json").read_text())
-    assert folder.name == "cs231n-sandbox" and spec["argv"][:4] == [PY, "-m", "cs231n_grader.kernel", "run"]
+    assert folder.name == "cs231n-sandbox" and spec["argv"][:4] == [
+        PY,
+        "-m",
+        "cs231n_grader.kernel",
+        "run",
+    ]
     assert spec["interrupt_mode"] == "message"
     mtime = (folder / "kernel.json").stat().st_mtime_ns
     time.sleep(0.01)
@@ -367,8 +453,13 @@ def test_kernel_refuses_tcp_transport(tmp_path):
     cf = tmp_path / "kernel-tcp.json"
     cf.write_text(json.dumps({"transport": "tcp", "ip": "127.0.0.1", "shell_port": 1}))
     report = tmp_path / "report.json"
-    p = subprocess.run([PY, "-m", "cs231n_grader.kernel", "run", "-f", str(cf)], cwd=tmp_path,
-                       capture_output=True, text=True, env={**os.environ, sandbox_kernel.REPORT_ENV: str(report)})
+    p = subprocess.run(
+        [PY, "-m", "cs231n_grader.kernel", "run", "-f", str(cf)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, sandbox_kernel.REPORT_ENV: str(report)},
+    )
     assert p.returncode == 2 and "needs ZMQ transport 'ipc'" in p.stderr
     assert "ipc" in json.loads(report.read_text())["error"]
 
@@ -411,7 +502,7 @@ STUDENTS = {
         def add(a, b):
             return a + b""",
     "killer": "import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\n"
-              "def add(a, b):\n    return a + b",
+    "def add(a, b):\n    return a + b",
     "stubborn": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
     "hog": "import numpy as np\nhog = np.ones(10 * 2**30, dtype=np.uint8)\ndef add(a, b):\n    return a + b",
     "forker": """\
@@ -445,8 +536,20 @@ STUDENTS["socket_filler"] = """\
                 print('refused', type(e).__name__)
         def add(a, b):
             return a + b"""
-EXPECTED = {"good": 2, "wrong": 0, "vandal": 2, "exiter": 0, "looper": 0, "printer": 2, "spy": 2,
-            "meddler": 2, "killer": 2, "stubborn": 0, "hog": 0, "forker": 2}
+EXPECTED = {
+    "good": 2,
+    "wrong": 0,
+    "vandal": 2,
+    "exiter": 0,
+    "looper": 0,
+    "printer": 2,
+    "spy": 2,
+    "meddler": 2,
+    "killer": 2,
+    "stubborn": 0,
+    "hog": 0,
+    "forker": 2,
+}
 CONFIG = """\
 c = get_config()
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -463,17 +566,30 @@ c.Execute.timeout = 6
 def _source_notebook() -> nbformat.NotebookNode:
     """hw.ipynb: one solution cell and two 1-point test cells."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    meta = lambda **kw: {"nbgrader": {"schema_version": 3, "locked": False, "solution": False,
-                                      "grade": False, **kw}}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    meta = lambda **kw: {
+        "nbgrader": {"schema_version": 3, "locked": False, "solution": False, "grade": False, **kw}
+    }
     nb.cells = [
-        nbformat.v4.new_markdown_cell("Implement `add`.", metadata=meta(grade_id="intro", locked=True)),
-        nbformat.v4.new_code_cell(f"### BEGIN SOLUTION\n{SOLUTION}\n### END SOLUTION",
-                                  metadata=meta(grade_id="add", solution=True)),
-        nbformat.v4.new_code_cell("assert add(1, 2) == 3", metadata=meta(grade_id="test_a", grade=True,
-                                                                         locked=True, points=1)),
-        nbformat.v4.new_code_cell("assert add(-1, 1) == 0", metadata=meta(grade_id="test_b", grade=True,
-                                                                          locked=True, points=1)),
+        nbformat.v4.new_markdown_cell(
+            "Implement `add`.", metadata=meta(grade_id="intro", locked=True)
+        ),
+        nbformat.v4.new_code_cell(
+            f"### BEGIN SOLUTION\n{SOLUTION}\n### END SOLUTION",
+            metadata=meta(grade_id="add", solution=True),
+        ),
+        nbformat.v4.new_code_cell(
+            "assert add(1, 2) == 3",
+            metadata=meta(grade_id="test_a", grade=True, locked=True, points=1),
+        ),
+        nbformat.v4.new_code_cell(
+            "assert add(-1, 1) == 0",
+            metadata=meta(grade_id="test_b", grade=True, locked=True, points=1),
+        ),
     ]
     return nb
 
@@ -481,8 +597,14 @@ def _source_notebook() -> nbformat.NotebookNode:
 def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"}
     env.pop("CS231N_UNSAFE_NO_SANDBOX", None)
-    return subprocess.run([str(Path(PY).parent / "nbgrader"), *args], cwd=course, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(Path(PY).parent / "nbgrader"), *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -508,6 +630,7 @@ def graded_course(tmp_path_factory):
 
 def _scores(course: Path) -> dict[str, float]:
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         return {s.student.id: s.score for s in gb.assignment_submissions("hw")}
 
@@ -540,7 +663,10 @@ def test_kernel_socket_folder_stays_empty(graded_course):
     if "refused" in out:
         assert _scores(course)["socket_filler"] == 2 and "WROTE" not in out
     else:
-        assert _scores(course)["socket_filler"] == 0 and "file(s) into the kernel's socket folder" in out
+        assert (
+            _scores(course)["socket_filler"] == 0
+            and "file(s) into the kernel's socket folder" in out
+        )
 
 
 def test_gradebook_intact(graded_course):
@@ -569,13 +695,22 @@ def test_attacks_got_nothing(graded_course):
 def test_failures_are_explained_in_the_cells(graded_course):
     course, *_ = graded_course
     exiter = nbformat.read(course / "autograded" / "exiter" / "hw" / "hw.ipynb", as_version=4)
-    errors = [o for c in exiter.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [
+        o
+        for c in exiter.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
     assert errors[0].ename == "KernelDied" and "exited with status 1" in errors[0].evalue
     assert all(e.ename == "NotRun" for e in errors[1:]) and len(errors) == 3
     looper = _autograded(course, "looper")
     assert "CellTimeoutError" in looper and "longer than 6 s" in looper
     stubborn = _autograded(course, "stubborn")
-    assert "did not stop when interrupted; the grader stopped the kernel" in stubborn and "NotRun" in stubborn
+    assert (
+        "did not stop when interrupted; the grader stopped the kernel" in stubborn
+        and "NotRun" in stubborn
+    )
     assert "MemoryError" in _autograded(course, "hog")
     forked = int(_autograded(course, "forker").split("forked ")[1].split("\\n")[0])
     assert 0 < forked < 64  # the kernel's own threads count too
@@ -620,6 +755,7 @@ def _is_zombie(pid: str) -> bool:
 def test_sandboxed_execute_refuses_without_bubblewrap(tmp_path, monkeypatch):
     """No sandbox and no opt-out: the Execute step raises (grading refuses) instead of running unprotected."""
     from cs231n_grader.execute import SandboxedExecute
+
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     monkeypatch.delenv("CS231N_UNSAFE_NO_SANDBOX", raising=False)
@@ -635,10 +771,15 @@ def test_kernel_sees_only_the_cifar_data_not_other_caches(tmp_path):
         (tmp_path / sub).mkdir(parents=True)
     (tmp_path / "cache" / "nets" / "best_net.npz").write_bytes(b"REFERENCE-NET")
     binds = sandbox_kernel.data_binds(tmp_path)
-    assert sorted(dest for _, dest in binds) == [f"{sandbox_kernel.DATA_MOUNT}/cache/cifar10",
-                                                 f"{sandbox_kernel.DATA_MOUNT}/cifar-10-batches-py"]
+    assert sorted(dest for _, dest in binds) == [
+        f"{sandbox_kernel.DATA_MOUNT}/cache/cifar10",
+        f"{sandbox_kernel.DATA_MOUNT}/cifar-10-batches-py",
+    ]
     work = tmp_path / "work"
     work.mkdir()
-    r = py(f"import os; print(sorted(os.listdir({sandbox_kernel.DATA_MOUNT + '/cache'!r})))", work,
-           ro_binds=binds)
+    r = py(
+        f"import os; print(sorted(os.listdir({sandbox_kernel.DATA_MOUNT + '/cache'!r})))",
+        work,
+        ro_binds=binds,
+    )
     assert r.stdout.strip() == b"['cifar10']"

@@ -4,6 +4,7 @@ Two levels, both real: the sealed runner in the real bubblewrap sandbox fed with
 cells, and a real `nbgrader autograde` of a small class in a scratch course using the kit's
 nbgrader_config.py (StripHiddenTests, SandboxedExecute, SealedChecks, SaveSealedGrades).
 """
+
 from __future__ import annotations
 
 import io
@@ -34,8 +35,11 @@ NBGRADER = Path(sys.executable).with_name("nbgrader")
 SECRET = b"test-secret-for-sealed-checks"
 POINTS = DEFAULT_POINTS
 # nbgrader runs `alembic` from PATH when it creates a gradebook; the secret fixes the hidden cases
-NBGRADER_ENV = {**os.environ, "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                SECRET_ENV: SECRET.decode()}
+NBGRADER_ENV = {
+    **os.environ,
+    "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    SECRET_ENV: SECRET.decode(),
+}
 
 # every test here is marked `sandbox` (tests/conftest.py) and skipped, with the reason, without it
 
@@ -74,8 +78,16 @@ def prepend(cells, key, code):
 
 def scores(cells, cases, ref, limits=None):
     results, cell_errors = run_sealed(cells, cases, limits=limits)
-    return ({part: score_part(part, [c for c in cases if c.part == part], results, ref, POINTS[part], cell_errors)
-             for part in CALLED_PARTS}, results, cell_errors)
+    return (
+        {
+            part: score_part(
+                part, [c for c in cases if c.part == part], results, ref, POINTS[part], cell_errors
+            )
+            for part in CALLED_PARTS
+        },
+        results,
+        cell_errors,
+    )
 
 
 def full(parts):
@@ -90,7 +102,9 @@ def got(res):
 def test_frames_never_unpickle_and_are_size_limited():
     good = runner.encode_frame({"id": "forward/0", "error": None}, {"S2": np.ones((2, 3))})
     buf = io.BytesIO()
-    np.savez(buf, S2=np.array([object()], dtype=object), __meta__=np.frombuffer(b'{"id": "x"}', np.uint8))
+    np.savez(
+        buf, S2=np.array([object()], dtype=object), __meta__=np.frombuffer(b'{"id": "x"}', np.uint8)
+    )
     evil = buf.getvalue()
     frames, problem = runner.decode_frames(good + len(evil).to_bytes(8, "big") + evil)
     assert len(frames) == 1 and frames[0][0]["id"] == "forward/0" and "malformed" in problem
@@ -103,8 +117,12 @@ def test_frames_never_unpickle_and_are_size_limited():
 def test_reference_in_sandbox_full_marks_even_when_it_prints_and_warns(cells, cases, ref):
     noisy = cells
     for key in ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict"):
-        noisy = prepend(noisy, key, "import sys, warnings\nprint('debug', file=sys.stderr)\nprint('stdout noise')\n"
-                        "warnings.warn('student warning')\nnp.log(np.zeros(1))")
+        noisy = prepend(
+            noisy,
+            key,
+            "import sys, warnings\nprint('debug', file=sys.stderr)\nprint('stdout noise')\n"
+            "warnings.warn('student warning')\nnp.log(np.zeros(1))",
+        )
     res, _, cell_errors = scores(noisy, cases, ref)
     assert got(res) == full(CALLED_PARTS) and cell_errors == {}
 
@@ -127,17 +145,26 @@ sys.modules["cs231n_grader.diagnose"] = fake
 
 
 def test_patching_numpy_builtins_and_sys_modules_awards_nothing(cells, cases, ref):
-    attacked = replace_cell(cells, "forward", PATCHES + "\ndef forward(X, params):\n"
-                            "    Z = np.zeros((X.shape[0], params['b2'].shape[0]))\n"
-                            "    return Z, (X, np.zeros((X.shape[0], params['b1'].shape[0])), Z)\n")
+    attacked = replace_cell(
+        cells,
+        "forward",
+        PATCHES + "\ndef forward(X, params):\n"
+        "    Z = np.zeros((X.shape[0], params['b2'].shape[0]))\n"
+        "    return Z, (X, np.zeros((X.shape[0], params['b1'].shape[0])), Z)\n",
+    )
     res, _, _ = scores(attacked, cases, ref)
     assert res["forward"].score == 0
     # the other parts are the reference's own: patched numpy in the runner changes nothing here
-    assert {p: res[p].score for p in ("softmax_loss", "backward")} == full(("softmax_loss", "backward"))
+    assert {p: res[p].score for p in ("softmax_loss", "backward")} == full(
+        ("softmax_loss", "backward")
+    )
 
 
 def test_subclass_and_always_equal_objects_earn_nothing(cells, cases, ref):
-    attacked = replace_cell(cells, "forward", """
+    attacked = replace_cell(
+        cells,
+        "forward",
+        """
 class Yes(np.ndarray):
     def __eq__(self, other):
         return True
@@ -145,8 +172,12 @@ class Yes(np.ndarray):
 def forward(X, params):
     Z = np.zeros((X.shape[0], params['b2'].shape[0])).view(Yes)
     return Z, (X, Z, Z)
-""")
-    attacked = replace_cell(attacked, "predict", """
+""",
+    )
+    attacked = replace_cell(
+        attacked,
+        "predict",
+        """
 class Anything:
     def __eq__(self, other):
         return True
@@ -154,42 +185,55 @@ class Anything:
         raise TypeError('no')
 def predict(X, params):
     return Anything()
-""")
-    attacked = replace_cell(attacked, "softmax_loss", """
+""",
+    )
+    attacked = replace_cell(
+        attacked,
+        "softmax_loss",
+        """
 class Loss(float):
     def __eq__(self, other):
         return True
 def softmax_loss(S2, y, params, reg):
     return Loss(0.0), np.full(S2.shape, 1.0 / S2.shape[1])
-""")
+""",
+    )
     res, _, _ = scores(attacked, cases, ref)
     assert (res["forward"].score, res["predict"].score, res["softmax_loss"].score) == (0, 0, 0)
     assert res["backward"].score == POINTS["backward"]
 
 
 def test_hard_coding_the_public_toy_answers_earns_nothing(cells, cases, ref):
-    attacked = replace_cell(cells, "forward", """
+    attacked = replace_cell(
+        cells,
+        "forward",
+        """
 def forward(X, params):
     S2 = np.asarray([[-0.81233741, -1.27654624, -0.70335995], [-0.17129677, -1.18803311, -0.47310444],
                      [-0.51590475, -1.01354314, -0.8504215], [-0.15419291, -0.48629638, -0.52901952],
                      [-0.00618733, -0.12435261, -0.15226949]])
     S1 = X @ params['W1'] + params['b1']
     return S2, (X, S1, np.maximum(0, S1))
-""")
-    attacked = replace_cell(attacked, "predict", "def predict(X, params):\n    return np.array([0, 1, 2, 2, 1])\n")
+""",
+    )
+    attacked = replace_cell(
+        attacked, "predict", "def predict(X, params):\n    return np.array([0, 1, 2, 2, 1])\n"
+    )
     res, _, _ = scores(attacked, cases, ref)
     assert res["forward"].score == 0 and res["predict"].score == 0
     assert "public toy example" in res["forward"].summary()
 
 
-def test_solutions_gradebook_and_secret_are_not_readable_from_the_runner(cells, cases, ref, tmp_path):
+def test_solutions_gradebook_and_secret_are_not_readable_from_the_runner(
+    cells, cases, ref, tmp_path
+):
     solution = default_notebook()
     assert solution.is_file()  # on the host the attack would work
     leak = f"""
 import json, os
 def forward(X, params):
     found = 0.0
-    for path in ({str(solution)!r}, {str(REPO / '.grader_secret')!r}, {str(REPO / 'gradebook.db')!r},
+    for path in ({str(solution)!r}, {str(REPO / ".grader_secret")!r}, {str(REPO / "gradebook.db")!r},
                  '../../../solutions/two_layer_net/two_layer_net.ipynb', '../../../gradebook.db'):
         try:
             open(path, 'rb').read(10)
@@ -222,7 +266,12 @@ def forward(X, params):
 def test_a_crash_keeps_earlier_results_and_later_parts_are_still_graded(cells, cases, ref):
     crashing = prepend(cells, "backward", "import os\nos._exit(3)")
     res, results, _ = scores(crashing, cases, ref)
-    before = ("forward", "softmax_loss", "chain_rule_factors", "predict")  # chain_rule_factors runs before backward
+    before = (
+        "forward",
+        "softmax_loss",
+        "chain_rule_factors",
+        "predict",
+    )  # chain_rule_factors runs before backward
     assert {p: res[p].score for p in before} == full(before)
     assert res["backward"].score == 0 and "exited with status 3" in res["backward"].note
     # train is graded with stand-in helpers, so the crashing backward does not cost its points
@@ -230,10 +279,16 @@ def test_a_crash_keeps_earlier_results_and_later_parts_are_still_graded(cells, c
 
 
 def test_killing_the_parent_or_hanging_costs_only_that_part(cells, cases, ref):
-    attacked = prepend(cells, "predict", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)")
+    attacked = prepend(
+        cells,
+        "predict",
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)",
+    )
     attacked = prepend(attacked, "train", "while True:\n    pass")
     res, _, _ = scores(attacked, cases, ref, limits=Limits(wall_seconds=8, cpu_seconds=8))
-    assert {p: res[p].score for p in ("forward", "softmax_loss", "backward")} == full(("forward", "softmax_loss", "backward"))
+    assert {p: res[p].score for p in ("forward", "softmax_loss", "backward")} == full(
+        ("forward", "softmax_loss", "backward")
+    )
     assert res["predict"].score == 0 and res["train"].score == 0
     assert "wall time" in res["train"].note or "CPU time" in res["train"].note
 
@@ -242,8 +297,12 @@ def test_a_gigabyte_of_output_and_a_fork_storm_cost_nothing_else(cells, cases, r
     """forward prints 1 GiB (through sys.stdout and fd 1) and is otherwise correct; softmax_loss
     forks 2^8 processes (bounded by the sandbox): the frame stream survives, children never write
     frames, every other part keeps its points."""
-    attacked = prepend(cells, "forward", "import sys, os\nchunk = 'x' * 2**20\nfor _ in range(960):\n"
-                       "    sys.stdout.write(chunk)\nfor _ in range(64):\n    os.write(1, chunk.encode())")
+    attacked = prepend(
+        cells,
+        "forward",
+        "import sys, os\nchunk = 'x' * 2**20\nfor _ in range(960):\n"
+        "    sys.stdout.write(chunk)\nfor _ in range(64):\n    os.write(1, chunk.encode())",
+    )
     attacked = prepend(attacked, "softmax_loss", "import os\nfor _ in range(8):\n    os.fork()")
     res, _, _ = scores(attacked, cases, ref, limits=Limits(wall_seconds=60, cpu_seconds=60))
     # softmax_loss itself earns what its (correct) values earn on the cases whose forks succeeded
@@ -260,7 +319,10 @@ def test_huge_allocation_fails_inside_the_limit(cells, cases, ref):
 def test_forged_frames_and_stdout_garbage_award_nothing(cells, cases, ref):
     """Student code writes garbage to fd 1 and forged frames (wrong values, first in the stream)
     to every open fd: only values the student computed can ever be judged."""
-    forger = replace_cell(cells, "forward", """
+    forger = replace_cell(
+        cells,
+        "forward",
+        """
 import os, sys, numpy
 from cs231n_grader import runner as _r
 def forward(X, params):
@@ -275,20 +337,29 @@ def forward(X, params):
     print("Grader, on hidden inputs: 6/6 cases correct → 10/10.")
     os.write(1, b"\\x00" * 64)
     return Z, (X, Z, Z)
-""")
+""",
+    )
     res, _, _ = scores(forger, cases, ref)
     assert res["forward"].score == 0
-    assert res["backward"].score == POINTS["backward"] or "malformed" in (res["backward"].note or "")
+    assert res["backward"].score == POINTS["backward"] or "malformed" in (
+        res["backward"].note or ""
+    )
 
 
 def test_error_text_in_feedback_never_carries_student_controlled_messages(cells, cases, ref):
-    attacked = replace_cell(cells, "forward", """
+    attacked = replace_cell(
+        cells,
+        "forward",
+        """
 class LeakingError(Exception):
     pass
 def forward(X, params):
     raise LeakingError(repr(X))
-""")
-    attacked = replace_cell(attacked, "predict", "def predict(X, params):\n    raise ValueError(repr(X))\n")
+""",
+    )
+    attacked = replace_cell(
+        attacked, "predict", "def predict(X, params):\n    raise ValueError(repr(X))\n"
+    )
     res, _, _ = scores(attacked, cases, ref)
     shown = " ".join(res["forward"].failures + res["predict"].failures)
     # the function that raised, never a line or cell the code reports (issue 8 item 6)
@@ -298,14 +369,24 @@ def forward(X, params):
 
 
 def test_a_solution_cell_that_does_not_run_is_named(cells, cases, ref):
-    broken = replace_cell(cells, "softmax_loss", "def softmax_loss(S2, y, params, reg)\n    return 0\n")
-    broken = replace_cell(broken, "predict", "import no_such_module\ndef predict(X, params):\n    return 0\n")
+    broken = replace_cell(
+        cells, "softmax_loss", "def softmax_loss(S2, y, params, reg)\n    return 0\n"
+    )
+    broken = replace_cell(
+        broken, "predict", "import no_such_module\ndef predict(X, params):\n    return 0\n"
+    )
     res, _, cell_errors = scores(broken, cases, ref)
     assert set(cell_errors) == {"softmax_loss", "predict"}
     assert res["softmax_loss"].score == 0 and res["predict"].score == 0
     # a syntax error's line is found by compiling the cell on the trusted side; a runtime error's is never shown
-    assert res["softmax_loss"].note == "Your softmax_loss cell itself failed when run: it has a syntax error on line 1."
-    assert res["predict"].note == "Your predict cell itself failed when run: it raised ModuleNotFoundError."
+    assert (
+        res["softmax_loss"].note
+        == "Your softmax_loss cell itself failed when run: it has a syntax error on line 1."
+    )
+    assert (
+        res["predict"].note
+        == "Your predict cell itself failed when run: it raised ModuleNotFoundError."
+    )
     assert res["forward"].score == POINTS["forward"]
 
 
@@ -320,10 +401,18 @@ def test_strip_hidden_tests_leaves_a_note_and_tolerates_unterminated_blocks():
 
 def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref):
     rng = np.random.default_rng(0)
-    good = {"W1": rng.normal(0, 1e-3, (3072, 20)), "b1": np.zeros(20), "W2": rng.normal(0, 1e-3, (20, 10)),
-            "b2": np.zeros(10)}
-    data = {"X_val": rng.normal(size=(50, 3072)), "y_val": rng.integers(0, 10, 50),
-            "X_test": rng.normal(size=(50, 3072)), "y_test": rng.integers(0, 10, 50)}
+    good = {
+        "W1": rng.normal(0, 1e-3, (3072, 20)),
+        "b1": np.zeros(20),
+        "W2": rng.normal(0, 1e-3, (20, 10)),
+        "b2": np.zeros(10),
+    }
+    data = {
+        "X_val": rng.normal(size=(50, 3072)),
+        "y_val": rng.integers(0, 10, 50),
+        "X_test": rng.normal(size=(50, 3072)),
+        "y_test": rng.integers(0, 10, 50),
+    }
     cases = {
         "missing": (None, "not found"),
         "pickled": ({**good, "W1": np.array([object()], dtype=object)}, "not real numbers"),
@@ -349,13 +438,25 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
     S2, _ = ref.forward(data["X_val"], good)
     val = float(np.mean(np.argmax(S2, axis=1) == data["y_val"]))
     held_out = split_accuracies(good, ref, data)["held_out"]  # test + mirrored validation images
-    assert res.score == accuracy_score(held_out, 10) and f"validation accuracy {val:.3f}" in res.note
-    np.savez(real, **good, W3=np.zeros(3))  # the notebook's rule: other arrays are ignored, with a note
+    assert (
+        res.score == accuracy_score(held_out, 10) and f"validation accuracy {val:.3f}" in res.note
+    )
+    np.savez(
+        real, **good, W3=np.zeros(3)
+    )  # the notebook's rule: other arrays are ignored, with a note
     assert "ignored other arrays in real.npz: W3.npy" in check_accuracy(real, ref, data=data).note
 
 
 # --- a real nbgrader autograde ----------------------------------------------------------------------
-KEEP_IDS = {"toy_model", "forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict"}
+KEEP_IDS = {
+    "toy_model",
+    "forward",
+    "softmax_loss",
+    "chain_rule_factors",
+    "backward",
+    "train",
+    "predict",
+}
 
 
 def trimmed_source(dest: Path) -> None:
@@ -366,27 +467,44 @@ def trimmed_source(dest: Path) -> None:
     kept = []
     for i, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
-        if (cell.cell_type == "markdown" or i == first_code or "api" in cell.metadata.get("tags", [])
-                or meta.get("grade") or meta.get("grade_id") in KEEP_IDS):
+        if (
+            cell.cell_type == "markdown"
+            or i == first_code
+            or "api" in cell.metadata.get("tags", [])
+            or meta.get("grade")
+            or meta.get("grade_id") in KEEP_IDS
+        ):
             kept.append(cell)
     nb.cells = kept
     dest.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dest / "two_layer_net.ipynb")
 
 
-def fill(release: Path, solution: Path, out: Path, edits=(), replace=None, prefix=None, suffix=None) -> None:
+def fill(
+    release: Path, solution: Path, out: Path, edits=(), replace=None, prefix=None, suffix=None
+) -> None:
     """A submission: the release with every solution cell set to the reference's (markers
     dropped), then ``edits`` [(grade_id, old, new)], ``replace`` {grade_id: source}, ``prefix``
     {grade_id: code put before the cell's source}."""
     rel = nbformat.read(release, as_version=4)
-    sol = {c.metadata.nbgrader["grade_id"]: c.source for c in nbformat.read(solution, as_version=4).cells
-           if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    sol = {
+        c.metadata.nbgrader["grade_id"]: c.source
+        for c in nbformat.read(solution, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"
+    }
     for cell in rel.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("solution") or gid not in sol:
+        if (
+            cell.cell_type != "code"
+            or not cell.metadata.get("nbgrader", {}).get("solution")
+            or gid not in sol
+        ):
             continue
-        cell.source = "\n".join(l for l in sol[gid].split("\n") if "### BEGIN SOLUTION" not in l
-                                and "### END SOLUTION" not in l)
+        cell.source = "\n".join(
+            l
+            for l in sol[gid].split("\n")
+            if "### BEGIN SOLUTION" not in l and "### END SOLUTION" not in l
+        )
         for g, old, new in edits:
             if g == gid:
                 assert cell.source.count(old) == 1, (gid, old)
@@ -471,15 +589,33 @@ def _noisy(f):
 STUDENTS = {
     # id: (fill kwargs, net kind)
     "reference": ({}, "trained"),
-    "relu_missing": ({"edits": [("backward", "    dS1 = dX2 * (S1 > 0)\n", "    dS1 = dX2\n")]}, None),
-    "patcher": ({"edits": [("forward", "    S2 = X2 @ W2 + b2\n", "    S2 = 2 * (X2 @ W2 + b2)\n")],
-                 "prefix": {"forward": KERNEL_ATTACKS}}, None),
+    "relu_missing": (
+        {"edits": [("backward", "    dS1 = dX2 * (S1 > 0)\n", "    dS1 = dX2\n")]},
+        None,
+    ),
+    "patcher": (
+        {
+            "edits": [("forward", "    S2 = X2 @ W2 + b2\n", "    S2 = 2 * (X2 @ W2 + b2)\n")],
+            "prefix": {"forward": KERNEL_ATTACKS},
+        },
+        None,
+    ),
     # reads solutions/ and the gradebook (forward), forges results (predict), pickled best_net.npz
     "forger": ({"replace": {"forward": READER, "predict": FORGER}}, "pickled"),
     # correct, but every function writes to stderr and warns when called (in the test cells too)
     "noisy": ({"suffix": {k: NOISY.format(name=k) for k in KEEP_IDS - {"toy_model"}}}, "nan"),
-    "crasher": ({"edits": [("backward", "    X, S1, X2 = cache\n", "    import os\n    os._exit(1)\n    X, S1, X2 = cache\n")]},
-                None),
+    "crasher": (
+        {
+            "edits": [
+                (
+                    "backward",
+                    "    X, S1, X2 = cache\n",
+                    "    import os\n    os._exit(1)\n    X, S1, X2 = cache\n",
+                )
+            ]
+        },
+        None,
+    ),
     "untouched": (None, None),
 }
 
@@ -491,8 +627,19 @@ def trained_net(ref, tmp_path_factory, cifar_full_dir):
 
     data = get_cifar10_data(data_dir=cifar_full_dir)
     params = ref.init_params(3072, 50, 10, std=1e-4, seed=0, dtype=np.float32)
-    ref.train(params, data["X_train"], data["y_train"], data["X_val"], data["y_val"], learning_rate=1e-3,
-              learning_rate_decay=0.95, reg=0.25, num_iters=300, batch_size=200, seed=0)
+    ref.train(
+        params,
+        data["X_train"],
+        data["y_train"],
+        data["X_val"],
+        data["y_val"],
+        learning_rate=1e-3,
+        learning_rate_decay=0.95,
+        reg=0.25,
+        num_iters=300,
+        batch_size=200,
+        seed=0,
+    )
     path = tmp_path_factory.mktemp("net") / "best_net.npz"
     np.savez(path, **params)
     return path
@@ -502,8 +649,13 @@ def write_net(kind, folder: Path, trained: Path) -> None:
     if kind == "trained":
         shutil.copy(trained, folder / "best_net.npz")
     elif kind == "pickled":
-        np.savez(folder / "best_net.npz", W1=np.array([object()], dtype=object), b1=np.zeros(2),
-                 W2=np.zeros((2, 10)), b2=np.zeros(10))
+        np.savez(
+            folder / "best_net.npz",
+            W1=np.array([object()], dtype=object),
+            b1=np.zeros(2),
+            W2=np.zeros((2, 10)),
+            b2=np.zeros(10),
+        )
     elif kind == "nan":
         with np.load(trained) as net:
             bad = {k: net[k].copy() for k in net.files}
@@ -522,7 +674,11 @@ def gradebook_scores(db: Path) -> dict[str, dict[str, float]]:
                 sub = gb.find_submission_notebook("two_layer_net", "two_layer_net", student.id)
             except Exception:  # noqa: BLE001 - no submission
                 continue
-            out[student.id] = {g.name[len("test_"):]: g.auto_score for g in sub.grades if g.name.startswith("test_")}
+            out[student.id] = {
+                g.name[len("test_") :]: g.auto_score
+                for g in sub.grades
+                if g.name.startswith("test_")
+            }
     return out
 
 
@@ -533,11 +689,17 @@ def course(tmp_path_factory, trained_net):
     root = tmp_path_factory.mktemp("course")
     (root / "nbgrader_config.py").write_text(
         f"c = get_config()\nexec(open({str(REPO / 'nbgrader_config.py')!r}).read())\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n")
+        f"c.CourseDirectory.root = {str(root)!r}\n"
+    )
     trimmed_source(root / "solutions" / "two_layer_net")
     nbgrader = [str(NBGRADER)]
-    subprocess.run(nbgrader + ["generate_assignment", "two_layer_net", "--force"], cwd=root, check=True,
-                   capture_output=True, env=NBGRADER_ENV)
+    subprocess.run(
+        nbgrader + ["generate_assignment", "two_layer_net", "--force"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        env=NBGRADER_ENV,
+    )
     release = root / "assignment" / "two_layer_net" / "two_layer_net.ipynb"
     solution = root / "solutions" / "two_layer_net" / "two_layer_net.ipynb"
     for student, (kwargs, net) in STUDENTS.items():
@@ -548,8 +710,13 @@ def course(tmp_path_factory, trained_net):
         else:
             fill(release, solution, folder, **kwargs)
         write_net(net, folder, trained_net)
-    proc = subprocess.run(nbgrader + ["autograde", "two_layer_net"], cwd=root, capture_output=True, text=True,
-                          env=NBGRADER_ENV)
+    proc = subprocess.run(
+        nbgrader + ["autograde", "two_layer_net"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=NBGRADER_ENV,
+    )
     return root, proc
 
 
@@ -559,7 +726,9 @@ def test_autograde_completes_and_gradebook_is_intact(course):
     scores = gradebook_scores(root / "gradebook.db")
     assert set(scores) == set(STUDENTS)
     for student in STUDENTS:  # no submission was overwritten by another
-        nb = nbformat.read(root / "submitted" / student / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
+        nb = nbformat.read(
+            root / "submitted" / student / "two_layer_net" / "two_layer_net.ipynb", as_version=4
+        )
         assert len(nb.cells) > 10
 
 
@@ -592,37 +761,67 @@ def test_feedback_notes_name_the_mistake_without_hidden_code(course):
         text = (autograded / student / "two_layer_net" / "two_layer_net.ipynb").read_text()
         assert "hidden_check(" not in text and "BEGIN HIDDEN TESTS" not in text
         assert HIDDEN_NOTE[2:] in text
-    nb = nbformat.read(autograded / "relu_missing" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_backward")
+    nb = nbformat.read(
+        autograded / "relu_missing" / "two_layer_net" / "two_layer_net.ipynb", as_version=4
+    )
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_backward"
+    )
     verdict = cell.metadata["cs231n"]["verdict"]
     assert verdict["diagnosis"]["id"] == "relu_mask_missing" and verdict["score"] == 0
     notes = [o for o in cell.outputs if o.get("metadata", {}).get("cs231n", {}).get("grader")]
     assert len(notes) == 1 and "0/6 cases correct" in notes[0].data["text/plain"]
-    assert "Diagnosis: your backward pass lets the gradient through the ReLU" in notes[0].data["text/plain"]
-    nb = nbformat.read(autograded / "forger" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy")
+    assert (
+        "Diagnosis: your backward pass lets the gradient through the ReLU"
+        in notes[0].data["text/plain"]
+    )
+    nb = nbformat.read(
+        autograded / "forger" / "two_layer_net" / "two_layer_net.ipynb", as_version=4
+    )
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy"
+    )
     assert "not real numbers" in json.dumps(cell.metadata["cs231n"]["verdict"])
     # the traps were live: stderr in the noisy student's test cells (stock nbgrader: 0 points)
     nb = nbformat.read(autograded / "noisy" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_forward")
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_forward"
+    )
     assert any(o.output_type == "stream" and o.name == "stderr" for o in cell.outputs)
-    nb = nbformat.read(autograded / "forger" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_predict")
+    nb = nbformat.read(
+        autograded / "forger" / "two_layer_net" / "two_layer_net.ipynb", as_version=4
+    )
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_predict"
+    )
     assert any(o.output_type == "execute_result" for o in cell.outputs)  # stock: 1000 > 5 aborts
     # the student's own net was put beside the notebook, so their public accuracy test ran on it
     assert (autograded / "reference" / "two_layer_net" / "best_net.npz").is_file()
-    nb = nbformat.read(autograded / "reference" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy")
+    nb = nbformat.read(
+        autograded / "reference" / "two_layer_net" / "two_layer_net.ipynb", as_version=4
+    )
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy"
+    )
     assert "Validation accuracy of best_net.npz" in json.dumps(cell.outputs)
-    nb = nbformat.read(autograded / "untouched" / "two_layer_net" / "two_layer_net.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_forward")
+    nb = nbformat.read(
+        autograded / "untouched" / "two_layer_net" / "two_layer_net.ipynb", as_version=4
+    )
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_forward"
+    )
     assert "NotImplementedError" in " ".join(cell.metadata["cs231n"]["verdict"]["failures"])
 
 
 def test_regrading_is_idempotent(course):
     root, _ = course
     before = gradebook_scores(root / "gradebook.db")
-    proc = subprocess.run([str(NBGRADER), "autograde", "two_layer_net", "--force", "--student", "relu_missing"],
-                          cwd=root, capture_output=True, text=True, env=NBGRADER_ENV)
+    proc = subprocess.run(
+        [str(NBGRADER), "autograde", "two_layer_net", "--force", "--student", "relu_missing"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=NBGRADER_ENV,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert gradebook_scores(root / "gradebook.db") == before

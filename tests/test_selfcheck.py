@@ -5,6 +5,7 @@ Real parts: the committed data files, real notebooks (the release, the reference
 mistake students of cs231n_grader.samples), the grader's own scoring (score_part on the same
 cases, through the runner's code path) as the yardstick.
 """
+
 from __future__ import annotations
 
 import json
@@ -100,14 +101,24 @@ def test_the_released_notebook_calls_the_self_check():
 def graded_on_practice(part: str, nb, ref):
     """The grader's PartResult of ``nb`` on the practice cases (score_part, the runner's code path)."""
     cases = selfcheck_data.practice_cases(ref)[part]
-    return scoring.score_part(part, cases, sealed.run_in_process(exec_cells(graded_cells(nb), errors={}), cases),
-                              ref, points=10)
+    return scoring.score_part(
+        part,
+        cases,
+        sealed.run_in_process(exec_cells(graded_cells(nb), errors={}), cases),
+        ref,
+        points=10,
+    )
 
 
 # every bundled student with a mistake in a self-checked part (not the one whose train() ends its
 # own process: run in the student's kernel, the self-check would end with it, as the notebook does)
-MISTAKES = [s for s in samples.CLASS if s.edits and getattr(s.edits[0], "grade_id", None) in selfcheck.SELF_CHECKED
-            and not any("_exit" in getattr(e, "new", "") for e in s.edits)]
+MISTAKES = [
+    s
+    for s in samples.CLASS
+    if s.edits
+    and getattr(s.edits[0], "grade_id", None) in selfcheck.SELF_CHECKED
+    and not any("_exit" in getattr(e, "new", "") for e in s.edits)
+]
 
 
 @pytest.mark.parametrize("student", MISTAKES, ids=lambda s: s.student_id)
@@ -120,7 +131,7 @@ def test_same_verdict_words_and_diagnosis_as_the_grader(student, tmp_path, ref):
     nb = samples.student_notebook(RELEASE, SOLUTION, student)
     report = selfcheck.run_check(part, folder_with(tmp_path, nb))
     graded = graded_on_practice(part, nb, ref)
-    crosses = [line[len("  ✗ "):] for line in report.lines if line.startswith("  ✗ ")]
+    crosses = [line[len("  ✗ ") :] for line in report.lines if line.startswith("  ✗ ")]
     assert crosses == graded.failures
     assert (report.passed, report.total) == (graded.passed, graded.total)
     assert graded.failures, f"{student.student_id}: the practice cases do not show this mistake"
@@ -148,15 +159,20 @@ def test_a_numeric_backward_earns_nothing_here_as_with_the_grader(how, tmp_path,
     student = next(s for s in samples.CLASS if s.mistake_id == "backward_numeric")
     nb = samples.student_notebook(RELEASE, SOLUTION, student)
     if how == "gradient_check":
-        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "backward")
+        cell = next(
+            c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "backward"
+        )
         cell.source = cell.source.replace(samples.NUMERIC_BACKWARD, NUMERIC_BY_HELPER)
         assert "eval_numerical_gradient" in cell.source
     report = selfcheck.run_check("backward", folder_with(tmp_path, nb))
     graded = graded_on_practice("backward", nb, ref)
     assert report.passed == graded.passed == 0 and report.total == graded.total >= 5
-    crosses = [line[len("  ✗ "):] for line in report.lines if line.startswith("  ✗ ")]
+    crosses = [line[len("  ✗ ") :] for line in report.lines if line.startswith("  ✗ ")]
     assert crosses == graded.failures and all(HELPERS_IN_BACKWARD in c for c in crosses)
-    assert report.diagnosis == diagnose.BY_ID["backward_numeric"].name and graded.diagnosis[0] == "backward_numeric"
+    assert (
+        report.diagnosis == diagnose.BY_ID["backward_numeric"].name
+        and graded.diagnosis[0] == "backward_numeric"
+    )
     assert "no points" in report.text()
 
 
@@ -165,31 +181,44 @@ def _edited(grade_id: str, old: str, new: str):
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     assert old in cell.source
     cell.source = cell.source.replace(old, new)
-    if grade_id == "train":  # np.argmax(forward(X, params)[0], axis=1) in place of predict(X, params)
+    if (
+        grade_id == "train"
+    ):  # np.argmax(forward(X, params)[0], axis=1) in place of predict(X, params)
         cell.source = cell.source.replace(", params) ==", ", params)[0], axis=1) ==")
     return nb
 
 
-@pytest.mark.parametrize("part,old,new", [
-    # train() that computes its accuracies without predict(): the grader compares it with the
-    # reference that bypasses the stand-in predict too, and so does the self-check
-    ("train", "predict(", "np.argmax(forward("),
-    # predict() that computes the scores itself, without forward()
-    ("predict", "S2, _ = forward(X, params)",
-     "S2 = np.maximum(0, X @ params['W1'] + params['b1']) @ params['W2'] + params['b2']"),
-], ids=["train_own_val_accuracy", "predict_own_scores"])
+@pytest.mark.parametrize(
+    "part,old,new",
+    [
+        # train() that computes its accuracies without predict(): the grader compares it with the
+        # reference that bypasses the stand-in predict too, and so does the self-check
+        ("train", "predict(", "np.argmax(forward("),
+        # predict() that computes the scores itself, without forward()
+        (
+            "predict",
+            "S2, _ = forward(X, params)",
+            "S2 = np.maximum(0, X @ params['W1'] + params['b1']) @ params['W2'] + params['b2']",
+        ),
+    ],
+    ids=["train_own_val_accuracy", "predict_own_scores"],
+)
 def test_bypassing_a_stand_in_is_judged_as_the_grader_judges_it(part, old, new, tmp_path, ref):
     nb = _edited(part, old, new)
     report = selfcheck.run_check(part, folder_with(tmp_path, nb))
     graded = graded_on_practice(part, nb, ref)
-    assert report.ok and (report.passed, report.total) == (graded.passed, graded.total), report.text()
+    assert report.ok and (report.passed, report.total) == (graded.passed, graded.total), (
+        report.text()
+    )
 
 
 def _with_cell(source: str, after: str, code: str):
     """The reference notebook with ``code`` as a new cell after solution cell ``after``, and the
     ReLU of backward written through a helper."""
     nb = nbformat.read(str(SOLUTION), as_version=4)
-    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after)
+    index = next(
+        i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after
+    )
     nb.cells.insert(index, nbformat.v4.new_code_cell(code))
     cell = nb.cells[index + 1]
     assert "dS1 = dX2 * (S1 > 0)" in cell.source
@@ -200,15 +229,19 @@ def _with_cell(source: str, after: str, code: str):
 def test_a_helper_the_grader_cannot_see_is_reported_now(tmp_path):
     """A helper made by a call in its own cell is dropped by the grader's rule: NameError now,
     with what to do; the same helper written as a def is seen and passes."""
-    hidden = _with_cell("dS1 = relu_grad(S1) * dX2", "backward",
-                        "relu_grad = np.vectorize(lambda s: float(s > 0))")
+    hidden = _with_cell(
+        "dS1 = relu_grad(S1) * dX2", "backward", "relu_grad = np.vectorize(lambda s: float(s > 0))"
+    )
     report = selfcheck.run_check("backward", folder_with(tmp_path, hidden))
     assert report.passed == 0
     assert "raised NameError in your backward cell, line" in report.text()
     assert "define helpers that way" in report.text()
     (tmp_path / "ok").mkdir()
-    seen = _with_cell("dS1 = relu_grad(S1) * dX2", "backward",
-                      "def relu_grad(S):\n    return (S > 0).astype(float)\n")
+    seen = _with_cell(
+        "dS1 = relu_grad(S1) * dX2",
+        "backward",
+        "def relu_grad(S):\n    return (S > 0).astype(float)\n",
+    )
     assert selfcheck.run_check("backward", folder_with(tmp_path / "ok", seen)).ok
 
 
@@ -230,10 +263,14 @@ def test_the_data_holds_numbers_and_names_never_code_or_diagnosis_text():
         assert mistake.message not in text
     manifest = json.loads(text)
     assert set(manifest) == {"seed", "parts", "mistakes", "diagnoses"}
-    assert manifest["mistakes"] == {m.id: m.name for m in diagnose.CATALOGUE if m.part in selfcheck.SELF_CHECKED}
+    assert manifest["mistakes"] == {
+        m.id: m.name for m in diagnose.CATALOGUE if m.part in selfcheck.SELF_CHECKED
+    }
     for part, order in manifest["diagnoses"].items():
         assert [i for i, _ in order] == [m.id for m in diagnose.CATALOGUE if m.part == part]
-        assert all(rule is None or getattr(mistakes, rule) is diagnose.BY_ID[i].rule for i, rule in order)
+        assert all(
+            rule is None or getattr(mistakes, rule) is diagnose.BY_ID[i].rule for i, rule in order
+        )
 
 
 def test_the_chain_rule_part_is_self_checked_in_its_own_words(tmp_path):
@@ -244,7 +281,11 @@ def test_the_chain_rule_part_is_self_checked_in_its_own_words(tmp_path):
     kinds = [c["kind"] for c in manifest["parts"]["chain_rule_factors"]]
     assert kinds == ["random", "random", "random", "relu_zeros", "confident"]
     nb = nbformat.read(str(SOLUTION), as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "chain_rule_factors")
+    cell = next(
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "chain_rule_factors"
+    )
     source = samples.strip_markers(cell.source)
     assert '"ds1_dW1": ds1_dW1,' in source
     cell.source = source.replace('"ds1_dW1": ds1_dW1,', '"ds1_dW1": ds1_dW1.transpose(1, 0, 2),')
@@ -253,4 +294,7 @@ def test_the_chain_rule_part_is_self_checked_in_its_own_words(tmp_path):
     assert "factors['ds1_dW1'] (∂s1/∂W1): wrong shape, expected (H, D, H)" in report.text()
     assert report.diagnosis == diagnose.BY_ID["chain_factor_transposed"].name
     released = selfcheck.run_check("chain_rule_factors", folder_with(tmp_path, RELEASE))
-    assert released.passed == 0 and "raised NotImplementedError in your chain_rule_factors cell" in released.text()
+    assert (
+        released.passed == 0
+        and "raised NotImplementedError in your chain_rule_factors cell" in released.text()
+    )

@@ -1,6 +1,7 @@
 """The hand-in step (issue 13): python -m cs231n_utils.submit / submit() refuses unfinished or
 out-of-order notebooks and invalid nets, and writes a zip that real ``nbgrader zip_collect`` files
 under the right student with the right (UTC) time."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,13 @@ def finished(folder: Path, H: int = 20) -> Path:
     nb = saved_after_run_all(samples.student_notebook(RELEASE, SOLUTION, samples.CLASS[0]))
     (folder / handin_tool.NOTEBOOK).write_text(json.dumps(nb), encoding="utf-8")
     rng = np.random.default_rng(0)
-    np.savez(folder / "best_net.npz", W1=rng.normal(0, 0.01, (3072, H)), b1=np.zeros(H),
-             W2=rng.normal(0, 0.01, (H, 10)), b2=np.zeros(10))
+    np.savez(
+        folder / "best_net.npz",
+        W1=rng.normal(0, 0.01, (3072, H)),
+        b1=np.zeros(H),
+        W2=rng.normal(0, 0.01, (H, 10)),
+        b2=np.zeros(10),
+    )
     return folder
 
 
@@ -49,8 +55,12 @@ def finished(folder: Path, H: int = 20) -> Path:
 def data():
     """Small CIFAR-shaped splits (N, 3072) for the accuracy line."""
     rng = np.random.default_rng(1)
-    return {"X_val": rng.normal(size=(30, 3072)), "y_val": rng.integers(0, 10, 30),
-            "X_test": rng.normal(size=(40, 3072)), "y_test": rng.integers(0, 10, 40)}
+    return {
+        "X_val": rng.normal(size=(30, 3072)),
+        "y_val": rng.integers(0, 10, 30),
+        "X_test": rng.normal(size=(40, 3072)),
+        "y_test": rng.integers(0, 10, 40),
+    }
 
 
 def test_the_release_is_not_ready(tmp_path, capsys):
@@ -114,19 +124,35 @@ def test_zip_collect_files_the_hand_in_at_its_utc_time(tmp_path, data, capsys):
         "c = get_config()\n"
         "c.CourseDirectory.root = '.'\n"
         "c.FileNameCollectorPlugin.named_regexp = ZIP_NAME_REGEXP\n"
-        "c.FileNameCollectorPlugin.valid_ext = ['.ipynb', '.npz']\n")
-    run = subprocess.run([sys.executable, "-m", "nbgrader", "zip_collect", "two_layer_net", "--force"],
-                         cwd=course, capture_output=True, text=True, timeout=300)
+        "c.FileNameCollectorPlugin.valid_ext = ['.ipynb', '.npz']\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "zip_collect", "two_layer_net", "--force"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     submitted = course / "submitted" / "j.doe" / "two_layer_net"
-    assert sorted(p.name for p in submitted.iterdir()) == ["best_net.npz", "timestamp.txt", "two_layer_net.ipynb"]
+    assert sorted(p.name for p in submitted.iterdir()) == [
+        "best_net.npz",
+        "timestamp.txt",
+        "two_layer_net.ipynb",
+    ]
     from nbgrader.utils import parse_utc
+
     recorded = parse_utc((submitted / "timestamp.txt").read_text().strip())
     assert recorded.replace(tzinfo=UTC) == WHEN, (submitted / "timestamp.txt").read_text()
 
 
 def test_cli_refuses_the_release(tmp_path):
     (tmp_path / handin_tool.NOTEBOOK).write_bytes(RELEASE.read_bytes())
-    run = subprocess.run([sys.executable, "-m", "cs231n_utils.submit", "--student-id", "jdoe"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "cs231n_utils.submit", "--student-id", "jdoe"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1 and "Not ready to hand in" in run.stdout

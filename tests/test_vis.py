@@ -1,4 +1,5 @@
 """cs231n_utils.vis: grids checked value by value, figures rendered with Agg and checked pixel by pixel."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -38,6 +39,7 @@ def has_colour(rgb, colour, tol=10) -> int:
 
 # --------------------------------------------------------------------------- visualize_grid
 
+
 def test_visualize_grid_layout_and_scaling():
     rng = np.random.default_rng(0)
     Xs = rng.uniform(-3, 5, size=(5, 2, 3, 3))
@@ -47,7 +49,7 @@ def test_visualize_grid_layout_and_scaling():
     assert grid.shape == (G * 2 + (G - 1) * 2, G * 3 + (G - 1) * 2, 3)
     for n in range(4):
         r, c = divmod(n, G)
-        tile = grid[r * 4:r * 4 + 2, c * 5:c * 5 + 3]
+        tile = grid[r * 4 : r * 4 + 2, c * 5 : c * 5 + 3]
         img = Xs[n]
         np.testing.assert_allclose(tile, 10.0 * (img - img.min()) / (img.max() - img.min()))
         assert tile.min() == 0.0 and tile.max() == pytest.approx(10.0)
@@ -55,7 +57,7 @@ def test_visualize_grid_layout_and_scaling():
     mask = np.ones(grid.shape[:2], bool)
     for n in range(4):
         r, c = divmod(n, G)
-        mask[r * 4:r * 4 + 2, c * 5:c * 5 + 3] = False
+        mask[r * 4 : r * 4 + 2, c * 5 : c * 5 + 3] = False
     assert np.all(grid[mask] == 0)  # padding and unused cells
 
 
@@ -65,6 +67,7 @@ def test_visualize_grid_shape_error():
 
 
 # --------------------------------------------------------------------------- plot_W1
+
 
 def test_plot_W1_tiles_show_each_column():
     H = 4
@@ -97,8 +100,11 @@ def test_plot_W1_into_given_axes_and_shape_error():
 
 # --------------------------------------------------------------------------- plot_history
 
-HISTORY = {"loss_history": list(np.linspace(2.3, 1.2, 50) + 0.05 * np.sin(np.arange(50))),
-           "train_acc_history": [0.2, 0.35, 0.45, 0.5], "val_acc_history": [0.18, 0.3, 0.4, 0.42]}
+HISTORY = {
+    "loss_history": list(np.linspace(2.3, 1.2, 50) + 0.05 * np.sin(np.arange(50))),
+    "train_acc_history": [0.2, 0.35, 0.45, 0.5],
+    "val_acc_history": [0.18, 0.3, 0.4, 0.42],
+}
 
 
 def test_plot_history_content_and_pixels():
@@ -116,17 +122,24 @@ def test_plot_history_content_and_pixels():
     rgb = render(fig)
     # the loss curve is drawn inside the left axes, the accuracy curves inside the right one
     w = rgb.shape[1]
-    assert has_colour(rgb[:, : w // 2], "tab:blue") > 100 and has_colour(rgb[:, w // 2:], "tab:blue") == 0
-    assert has_colour(rgb[:, w // 2:], "tab:orange") > 50 and has_colour(rgb[:, w // 2:], "tab:green") > 50
+    assert (
+        has_colour(rgb[:, : w // 2], "tab:blue") > 100
+        and has_colour(rgb[:, w // 2 :], "tab:blue") == 0
+    )
+    assert (
+        has_colour(rgb[:, w // 2 :], "tab:orange") > 50
+        and has_colour(rgb[:, w // 2 :], "tab:green") > 50
+    )
     # the first loss point sits where the data says: high up in the left axes
     px, py = ax_loss.transData.transform((0, HISTORY["loss_history"][0]))
-    patch = rgb[int(rgb.shape[0] - py) - 3: int(rgb.shape[0] - py) + 4, int(px) - 3: int(px) + 4]
+    patch = rgb[int(rgb.shape[0] - py) - 3 : int(rgb.shape[0] - py) + 4, int(px) - 3 : int(px) + 4]
     assert has_colour(patch, "tab:blue", tol=40) > 0
 
 
 def test_plot_history_before_the_first_epoch_says_so():
-    fig = plot_history({"loss_history": [2.3026, 2.3025, 2.3024], "train_acc_history": [],
-                        "val_acc_history": []})
+    fig = plot_history(
+        {"loss_history": [2.3026, 2.3025, 2.3024], "train_acc_history": [], "val_acc_history": []}
+    )
     ax_loss, ax_acc = fig.axes
     assert any("no complete epoch" in t.get_text() for t in ax_acc.texts)
     fig.canvas.draw()
@@ -144,6 +157,7 @@ def test_plot_history_reuses_figure_and_checks_keys():
 
 
 # --------------------------------------------------------------------------- show_samples
+
 
 def test_show_samples_grid_classes_and_pixels():
     C, per = 3, 2
@@ -165,11 +179,16 @@ def test_show_samples_grid_classes_and_pixels():
         assert len(seen) == per  # no repeats within a class
     # rendered: the yellow image appears in class c's column iff it was drawn
     rgb = render(fig)
-    shown5 = any(np.array_equal(axes[r, 2].get_images()[0].get_array()[0, 0], [255, 255, 0]) for r in range(per))
+    shown5 = any(
+        np.array_equal(axes[r, 2].get_images()[0].get_array()[0, 0], [255, 255, 0])
+        for r in range(per)
+    )
     assert (has_colour(rgb, (1.0, 1.0, 0.0), tol=3) > 50) == shown5
     again = show_samples(X, y, ["a", "b", "c"], per_class=per, seed=0)
-    assert all(np.array_equal(p.get_images()[0].get_array(), q.get_images()[0].get_array())
-               for p, q in zip(fig.axes, again.axes))
+    assert all(
+        np.array_equal(p.get_images()[0].get_array(), q.get_images()[0].get_array())
+        for p, q in zip(fig.axes, again.axes)
+    )
 
 
 def test_show_samples_accepts_rows_and_short_classes():

@@ -4,6 +4,7 @@ sandboxed autograde, feedback, per-part export (cs231n_grader.demo runs nbgrader
 One module-scoped run of the whole cycle; the assertions below read its gradebook, CSV,
 feedback HTML and autograded notebooks.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,15 @@ from cs231n_grader import demo, diagnose, samples
 from cs231n_grader.exporter import PartsExporter
 from cs231n_utils import handin
 
-AUTO_PARTS = {"forward": 10, "softmax_loss": 10, "chain_rule_factors": 10, "backward": 20, "train": 10,
-              "predict": 5, "accuracy": 10}
+AUTO_PARTS = {
+    "forward": 10,
+    "softmax_loss": 10,
+    "chain_rule_factors": 10,
+    "backward": 20,
+    "train": 10,
+    "predict": 5,
+    "accuracy": 10,
+}
 F, Z, P, L = "full", "zero", "partial", "lost"  # full points, none, strictly between, not full
 ALL_FULL = {part: F for part in AUTO_PARTS}
 SECRET = "test-workflow-secret"  # fixed grader secret: the same hidden cases on every run
@@ -99,6 +107,7 @@ def cycle(cifar_full_dir, tmp_path_factory):
 def gradebook_scores(course: Path) -> dict:
     """{student: {grade_id: score}} read straight from the gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
+
     out = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in gb.students:
@@ -116,6 +125,7 @@ def level(score: float, points: float) -> str:
 
 # --- the class ------------------------------------------------------------------------------
 
+
 def test_class_has_one_sample_per_catalogued_mistake():
     sampled = [s.mistake_id for s in samples.CLASS if s.mistake_id]
     assert sorted(sampled) == sorted(m.id for m in diagnose.CATALOGUE)
@@ -130,7 +140,9 @@ def test_an_edit_that_no_longer_applies_fails_loudly():
 
 def test_best_hyperparameters_are_parsed_without_running_code(tmp_path):
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("best_hyperparameters = dict(hidden_size=7, reg=0.5)\nimport os")
+    cell = nbformat.v4.new_code_cell(
+        "best_hyperparameters = dict(hidden_size=7, reg=0.5)\nimport os"
+    )
     cell.metadata["tags"] = ["best-hyperparameters"]
     nb.cells = [cell]
     nbformat.write(nb, str(tmp_path / "nb.ipynb"))
@@ -138,6 +150,7 @@ def test_best_hyperparameters_are_parsed_without_running_code(tmp_path):
 
 
 # --- the cycle --------------------------------------------------------------------------------
+
 
 def test_every_sample_scores_as_expected_per_part(cycle):
     course, _ = cycle
@@ -171,7 +184,9 @@ def test_csv_has_per_part_columns_matching_the_gradebook(cycle):
         s = scores[student]
         for part in AUTO_PARTS:
             assert float(row[part]) == pytest.approx(s[f"test_{part}"]), (student, part)
-        answered = samples.CLASS[[c.student_id for c in samples.CLASS].index(student)].code != "release"
+        answered = (
+            samples.CLASS[[c.student_id for c in samples.CLASS].index(student)].code != "release"
+        )
         # nobody graded by hand yet; unchanged answers are nbgrader's "No response" (0)
         assert row["derivation"] == row["written"] == ("pending" if answered else "0")
         # a release handed in unchanged has nothing to grade by hand (nbgrader: "No response", 0)
@@ -184,9 +199,21 @@ def test_csv_has_per_part_columns_matching_the_gradebook(cycle):
 def test_export_with_the_explicit_exporter_flag_gives_the_same_csv(cycle):
     course, _ = cycle
     out = course / "grades_explicit.csv"
-    subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", str(out),
-                    "--exporter=cs231n_grader.exporter.PartsExporter"],
-                   cwd=course, check=True, capture_output=True, env=demo.nbgrader_env())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            "export",
+            "--to",
+            str(out),
+            "--exporter=cs231n_grader.exporter.PartsExporter",
+        ],
+        cwd=course,
+        check=True,
+        capture_output=True,
+        env=demo.nbgrader_env(),
+    )
     assert out.read_text() == (course / "grades.csv").read_text()
 
 
@@ -240,7 +267,7 @@ def test_feedback_summary_names_the_diagnosis(cycle):
     for student in samples.CLASS:
         text = visible_text(feedback_html(course, student.student_id))
         assert "Grading summary" in text and "What was checked" in text
-        summary = text[text.index("Grading summary"):]
+        summary = text[text.index("Grading summary") :]
         if student.mistake_id:
             message = diagnose.BY_ID[student.mistake_id].message
             part = diagnose.BY_ID[student.mistake_id].part
@@ -261,8 +288,10 @@ def test_kernel_death_is_graded_with_a_reason(cycle):
     course, rows = cycle
     scores = gradebook_scores(course)["kernel_dies"]
     assert scores["test_forward"] == 10 and scores["test_accuracy"] == 10
-    nb = nbformat.read(str(course / "autograded" / "kernel_dies" / demo.ASSIGNMENT / "two_layer_net.ipynb"),
-                       as_version=4)
+    nb = nbformat.read(
+        str(course / "autograded" / "kernel_dies" / demo.ASSIGNMENT / "two_layer_net.ipynb"),
+        as_version=4,
+    )
     outputs = " ".join(str(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs).lower()
     assert "died" in outputs or "dead" in outputs
 
@@ -275,9 +304,12 @@ def test_zip_collect_collected_part_of_the_class(cycle):
         student = z.name.split("--")[1]
         folder = course / "submitted" / student / demo.ASSIGNMENT
         assert (folder / "two_layer_net.ipynb").is_file()
-        stamp = z.name.split("--")[2][:-len(".zip")]  # 20261120T095912Z: UTC, read as such
-        assert (folder / "timestamp.txt").read_text().startswith(
-            handin.parse_timestamp(stamp).isoformat(" "))
+        stamp = z.name.split("--")[2][: -len(".zip")]  # 20261120T095912Z: UTC, read as such
+        assert (
+            (folder / "timestamp.txt")
+            .read_text()
+            .startswith(handin.parse_timestamp(stamp).isoformat(" "))
+        )
         if samples.CLASS[[s.student_id for s in samples.CLASS].index(student)].net:
             assert (folder / "best_net.npz").is_file()
 
@@ -298,7 +330,9 @@ def test_a_second_run_redoes_only_what_changed(cycle, capsys):
         nb = original(release_nb, solution_nb, student)
         if student.student_id == "untouched":
             # a fixed cell id: nbformat gives new cells random ones, a change on every run
-            nb.cells.append(nbformat.v4.new_markdown_cell("I will do it next week.", id="late-note"))
+            nb.cells.append(
+                nbformat.v4.new_markdown_cell("I will do it next week.", id="late-note")
+            )
         return nb
 
     def rerun() -> tuple[list, str]:
@@ -326,9 +360,21 @@ def test_regrading_is_idempotent(cycle):
     before = gradebook_scores(course)
     again = ["relu_wrong_inequality", "kernel_dies"]  # a partial score and a dead kernel
     for student in again:
-        subprocess.run([sys.executable, "-m", "nbgrader", "autograde", demo.ASSIGNMENT, "--force",
-                        f"--student={student}"], cwd=course, check=True, capture_output=True,
-                       env=demo.nbgrader_env())
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nbgrader",
+                "autograde",
+                demo.ASSIGNMENT,
+                "--force",
+                f"--student={student}",
+            ],
+            cwd=course,
+            check=True,
+            capture_output=True,
+            env=demo.nbgrader_env(),
+        )
     after = gradebook_scores(course)
     assert after == before
 
@@ -342,18 +388,18 @@ STOCK_SOLUTION = '''def f(x):
     ### END SOLUTION
 '''
 STOCK_TESTS = {
-    "test_value": '''assert f(1) == 2, "f(1) should be 2"
+    "test_value": """assert f(1) == 2, "f(1) should be 2"
 ### BEGIN HIDDEN TESTS
 print("SECRET-PRINT-4242")
 assert f(41) == 42, "SECRET-MESSAGE-777"
 ### END HIDDEN TESTS
-''',
-    "test_crash": '''x = 3
+""",
+    "test_crash": """x = 3
 ### BEGIN HIDDEN TESTS
 secret_input = "SECRET-INPUT-99"
 f(secret_input)
 ### END HIDDEN TESTS
-''',
+""",
 }
 
 
@@ -366,17 +412,33 @@ def _stock_course(root: Path) -> None:
         "from cs231n_grader.feedback import FeedbackSummary, HideHiddenTests, TrimTracebacks\n"
         f"c.CourseDirectory.root = {str(root)!r}\n"
         "c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, TrimTracebacks, "
-        "FeedbackSummary, CSSHTMLHeaderPreprocessor]\n")
+        "FeedbackSummary, CSSHTMLHeaderPreprocessor]\n"
+    )
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     sol = nbformat.v4.new_code_cell(STOCK_SOLUTION)
-    sol.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
-                                "grade_id": "f", "schema_version": 3}
+    sol.metadata["nbgrader"] = {
+        "grade": False,
+        "solution": True,
+        "locked": False,
+        "grade_id": "f",
+        "schema_version": 3,
+    }
     nb.cells = [sol]
     for grade_id, source in STOCK_TESTS.items():
         cell = nbformat.v4.new_code_cell(source)
-        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2,
-                                     "grade_id": grade_id, "schema_version": 3}
+        cell.metadata["nbgrader"] = {
+            "grade": True,
+            "solution": False,
+            "locked": True,
+            "points": 2,
+            "grade_id": grade_id,
+            "schema_version": 3,
+        }
         nb.cells.append(cell)
     (root / "source" / "ps").mkdir(parents=True)
     nbformat.write(nb, str(root / "source" / "ps" / "ps.ipynb"))
@@ -386,15 +448,22 @@ def test_feedback_is_safe_for_a_notebook_graded_with_stock_settings(tmp_path):
     _stock_course(tmp_path)
 
     def run(*args):
-        subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=tmp_path, check=True,
-                       capture_output=True, env=demo.nbgrader_env())
+        subprocess.run(
+            [sys.executable, "-m", "nbgrader", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            env=demo.nbgrader_env(),
+        )
 
     run("generate_assignment", "ps")
     student = tmp_path / "submitted" / "alice" / "ps"
     student.mkdir(parents=True)
     nb = nbformat.read(str(tmp_path / "release" / "ps" / "ps.ipynb"), as_version=4)
-    nb.cells[0].source = ('def f(x):\n    if isinstance(x, str):\n        raise TypeError("no strings")\n'
-                          '    return 2 if x == 1 else 0\n')
+    nb.cells[0].source = (
+        'def f(x):\n    if isinstance(x, str):\n        raise TypeError("no strings")\n'
+        "    return 2 if x == 1 else 0\n"
+    )
     nbformat.write(nb, str(student / "ps.ipynb"))
     run("autograde", "ps")
     graded = (tmp_path / "autograded" / "alice" / "ps" / "ps.ipynb").read_text()
