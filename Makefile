@@ -32,6 +32,7 @@ test-fast: setup                    ## the quick tier: no download, no bubblewra
 
 lint: setup                         ## the style gate CI runs (ruff, configured in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: data                          ## the instructor's full cycle on the bundled class (re-runs redo what changed)
 	$(PY) -m cs231n_grader.demo
