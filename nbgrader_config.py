@@ -12,6 +12,8 @@ The kit plugs into stock nbgrader here, through its own extension points
 """
 
 c = get_config()  # noqa: F821  (provided by nbgrader/traitlets when this file is loaded)
+# Each section below imports what it configures where it stands (hence the E402 exemptions): a
+# section reads, and can be copied or dropped, on its own.
 
 # --- course layout ------------------------------------------------------------------
 import os  # noqa: E402
@@ -56,25 +58,24 @@ c.GenerateAssignment.preprocessors.insert(0, WarnPointsChanged)
 # SaveSealedGrades stores those verdicts (never the kernel's output) as the autograded scores.
 # CopySubmittedFiles brings best_net.npz along (CourseDirectory.ignore keeps it out of releases).
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (
+from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     ClearOutput,
-    IgnorePattern,  # noqa: E402
+    IgnorePattern,
     LimitOutput,
     OverwriteKernelspec,
 )
 
+from cs231n_grader.cellmeta import SafeCellMetadata  # noqa: E402
 from cs231n_grader.execute import SandboxedExecute  # noqa: E402
-from cs231n_grader.preprocessors import (
+from cs231n_grader.intake import Intake, SubmissionNotes  # noqa: E402
+from cs231n_grader.preprocessors import (  # noqa: E402
     CopySubmittedFiles,
-    OverwriteReleasedCells,  # noqa: E402
+    OverwriteReleasedCells,
     SaveSealedGrades,
     SealedChecks,
     StripHiddenTests,
 )
-
-from cs231n_grader.cellmeta import SafeCellMetadata  # noqa: E402
-from cs231n_grader.intake import Intake, SubmissionNotes  # noqa: E402
 
 # Intake: before nbgrader copies or reads a submission, links, special files, deep/huge/numerous entries
 # and unreadable notebooks move to quarantine/<student>/<assignment>/ with a stated reason (shown at

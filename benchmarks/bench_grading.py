@@ -97,7 +97,7 @@ def time_autograde(course: Path) -> tuple[dict, float]:
     demo.nbgrader(course, "autograde", "autograde", demo.ASSIGNMENT, "--force", progress=on_line)
     end = time.monotonic()
     times = {}
-    for (t, student), (t_next, _) in zip(starts, starts[1:] + [(end, None)]):
+    for (t, student), (t_next, _) in zip(starts, starts[1:] + [(end, None)], strict=True):
         times[student] = t_next - t
     return times, end - t0
 

@@ -17,8 +17,8 @@ large scores). Messages never contain hidden inputs or expected values.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -27,8 +27,8 @@ import zmq
 import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.client import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, Unicode
@@ -217,7 +217,7 @@ class SandboxedExecute(Execute):
                 cell, "KernelDied", f"the kernel died while running this cell: {reason}"
             )
             return f"the kernel died in an earlier cell ({reason})"
-        except CellTimeoutError as exc:
+        except CellTimeoutError:
             if not self._timeout_hit and self._kernel_alive():
                 self._add_note(
                     cell, "\n[some output of this cell was lost: the kernel sent too much]\n"

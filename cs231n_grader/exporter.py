@@ -24,7 +24,7 @@ Usage, from the course root (it is also the default exporter in ``nbgrader_confi
 """
 
 import csv
-from typing import Iterable
+from collections.abc import Iterable
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin

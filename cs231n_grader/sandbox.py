@@ -50,9 +50,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import cs231n_utils
 from cs231n_grader import cgroup

@@ -19,12 +19,9 @@ from cs231n_grader.accuracy import accuracy_score
 from cs231n_grader.cases import make_cases, toy_problem
 from cs231n_grader.compare import as_plain_float_array, reference_outputs
 from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
-from cs231n_grader.scoring import part_score, score_part
-from cs231n_grader.sealed import run_sealed
-from cs231n_grader.secret import SECRET_ENV, SECRET_FILE, grader_secret
 from cs231n_grader.reference import (
-    CodeCell,
     PARTS,
+    CodeCell,
     code_for_parts,
     default_notebook,
     exec_cells,
@@ -32,6 +29,9 @@ from cs231n_grader.reference import (
     solution_cells,
     strip_magics,
 )
+from cs231n_grader.scoring import part_score, score_part
+from cs231n_grader.sealed import run_sealed
+from cs231n_grader.secret import SECRET_ENV, SECRET_FILE, grader_secret
 
 SECRET = b"test-secret-for-diagnoses"
 
@@ -165,7 +165,7 @@ def test_cases_are_deterministic_secret_dependent_and_shaped_to_catch_axis_mista
         a, b = make_cases(part, SECRET, ref), make_cases(part, SECRET, ref)
         c = make_cases(part, b"another secret", ref)
         assert [x.id for x in a] == [x.id for x in b]
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             assert all(np.array_equal(x.arrays[k], y.arrays[k]) for k in x.arrays)
         differ = [
             any(
@@ -174,7 +174,7 @@ def test_cases_are_deterministic_secret_dependent_and_shaped_to_catch_axis_mista
                 if x.arrays[k].shape == z.arrays[k].shape
             )
             or any(x.arrays[k].shape != z.arrays[k].shape for k in x.arrays)
-            for x, z in zip(a, c)
+            for x, z in zip(a, c, strict=True)
             if x.kind != "toy"
         ]
         assert all(differ), f"{part}: a different secret must give different hidden inputs"

@@ -571,9 +571,18 @@ def _source_notebook() -> nbformat.NotebookNode:
         "display_name": "Python 3",
         "language": "python",
     }
-    meta = lambda **kw: {
-        "nbgrader": {"schema_version": 3, "locked": False, "solution": False, "grade": False, **kw}
-    }
+
+    def meta(**kw):
+        return {
+            "nbgrader": {
+                "schema_version": 3,
+                "locked": False,
+                "solution": False,
+                "grade": False,
+                **kw,
+            }
+        }
+
     nb.cells = [
         nbformat.v4.new_markdown_cell(
             "Implement `add`.", metadata=meta(grade_id="intro", locked=True)

@@ -23,12 +23,12 @@ from cs231n_grader import runner
 from cs231n_grader.accuracy import accuracy_score, check_accuracy, evaluation_data, split_accuracies
 from cs231n_grader.cases import make_cases
 from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
-from cs231n_grader.scoring import score_part
-from cs231n_grader.sealed import run_sealed
-from cs231n_grader.secret import SECRET_ENV
 from cs231n_grader.preprocessors import HIDDEN_NOTE, StripHiddenTests
 from cs231n_grader.reference import CodeCell, default_notebook, repo_root, solution_cells
 from cs231n_grader.sandbox import Limits
+from cs231n_grader.scoring import score_part
+from cs231n_grader.sealed import run_sealed
+from cs231n_grader.secret import SECRET_ENV
 
 REPO = repo_root()
 NBGRADER = Path(sys.executable).with_name("nbgrader")
@@ -501,9 +501,9 @@ def fill(
         ):
             continue
         cell.source = "\n".join(
-            l
-            for l in sol[gid].split("\n")
-            if "### BEGIN SOLUTION" not in l and "### END SOLUTION" not in l
+            line
+            for line in sol[gid].split("\n")
+            if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line
         )
         for g, old, new in edits:
             if g == gid:

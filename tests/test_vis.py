@@ -187,7 +187,7 @@ def test_show_samples_grid_classes_and_pixels():
     again = show_samples(X, y, ["a", "b", "c"], per_class=per, seed=0)
     assert all(
         np.array_equal(p.get_images()[0].get_array(), q.get_images()[0].get_array())
-        for p, q in zip(fig.axes, again.axes)
+        for p, q in zip(fig.axes, again.axes, strict=True)
     )
 
 
