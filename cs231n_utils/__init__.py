@@ -6,8 +6,10 @@ Modules (one job each; import the one you need):
 - ``cs231n_utils.data``            CIFAR-10 download/verify/extract, loaders, ``get_cifar10_data``
                                    (CS231n's API; built on ``cifar10``, ``archive``, ``download``,
                                    ``cache`` and ``atomic``, one job each)
-- ``cs231n_utils.gradient_check``  ``rel_error``, numeric gradients, ``eval_numerical_jacobian``, ``grad_check_sparse``
-- ``cs231n_utils.vis``             ``visualize_grid``, ``plot_history``, ``plot_W1``, ``show_samples``
+- ``cs231n_utils.gradient_check``  ``rel_error``, numeric gradients, ``eval_numerical_jacobian``,
+                                   ``grad_check_sparse``
+- ``cs231n_utils.vis``             ``visualize_grid``, ``plot_history``, ``plot_W1``,
+                                   ``show_samples``
 """
 
 

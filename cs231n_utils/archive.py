@@ -1,6 +1,7 @@
 """Safe extraction of ``cifar-10-python.tar.gz``: the archive is untrusted input (a mirror, a
 file someone handed over), so only regular files and folders under ``cifar-10-batches-py/`` are
-written -- never absolute paths, ``..``, links or devices, and never more than ``MAX_EXTRACT_BYTES``.
+written -- never absolute paths, ``..``, links or devices, and never more than
+``MAX_EXTRACT_BYTES``.
 """
 
 from __future__ import annotations

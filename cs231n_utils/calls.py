@@ -1,4 +1,5 @@
-"""How the grader calls your functions: the one call logic the grader's runner and your self-check share.
+"""How the grader calls your functions: the one call logic the grader's runner and
+your self-check share.
 
     >>> outputs = call_part("backward", backward, inputs, {"reg": 0.05})
     >>> sorted(outputs)        # your outputs as plain float64 arrays, by the grader's names
@@ -7,12 +8,12 @@
 Each function is called on private copies of its inputs. ``train()`` and ``predict()`` are called
 with *stand-in* helpers (a simple objective and linear scores, not the network), so they are judged
 on their own whatever your other functions do; ``backward()`` is called with its calls of
-``forward``, ``softmax_loss`` and ``loss_and_grads`` counted, ``chain_rule_factors()`` with its calls
-of the numeric-differentiation helpers counted (both by ``cs231n_utils.callcount``): a backward that
-calls them (differentiating the loss numerically), or factors made numerically, earn no points.
-Nothing here is a solution or a secret: the grader's runner (``cs231n_grader.runner``, run inside
-its sandbox) imports this module, and ``cs231n_utils.selfcheck`` calls your functions through it on
-the practice cases.
+``forward``, ``softmax_loss`` and ``loss_and_grads`` counted, ``chain_rule_factors()`` with its
+calls of the numeric-differentiation helpers counted (both by ``cs231n_utils.callcount``): a
+backward that calls them (differentiating the loss numerically), or factors made numerically, earn
+no points. Nothing here is a solution or a secret: the grader's runner (``cs231n_grader.runner``,
+run inside its sandbox) imports this module, and ``cs231n_utils.selfcheck`` calls your functions
+through it on the practice cases.
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def call_part(part: str, fn, arrays: dict[str, np.ndarray], scalars: dict) -> di
 # forward/backward cannot cost train/predict points. STANDIN_CALLS / PREDICT_CALLS report whether
 # they were used. During backward() every call of forward/softmax_loss/loss_and_grads is counted
 # (HELPER_CALLS), and during chain_rule_factors() every call of a numeric-differentiation helper
-# (chain.NUMERIC_CALLS), both by cs231n_utils.callcount (a profile hook on the functions' code, so an
-# alias or a default argument is counted too): results computed by numeric differentiation earn
+# (chain.NUMERIC_CALLS), both by cs231n_utils.callcount (a profile hook on the functions' code, so
+# an alias or a default argument is counted too): results computed by numeric differentiation earn
 # nothing.
 STANDIN_CALLS = "standin_calls"
 PREDICT_CALLS = "predict_calls"
@@ -181,10 +182,10 @@ def _standin_loss_and_grads(a: dict, calls: list, batches: _Batches):
     """Stand-in objective of the train check (not the reference):
     L = Σ_k ½‖params[k] − T_k‖² − ⟨params[k], G_k⟩ and grads[k] = params[k] − T_k − G_k, where G_k
     pairs every example of the minibatch with its label through fixed tables U (C, H), V (D, H):
-    G_W1 = Xᵀ·(Y·U)/B (D, H), G_b1 = mean of Y·U (H,), G_W2 = (X·V)ᵀ·Y/B (H, C), G_b2 = mean of Y (C,),
-    Y (B, C) the one-hot labels. So every step depends on which examples it used, with their labels
-    (and the params drift towards label-correlated directions: the stand-in predict's accuracies
-    are real fractions, neither 0 nor 1)."""
+    G_W1 = Xᵀ·(Y·U)/B (D, H), G_b1 = mean of Y·U (H,), G_W2 = (X·V)ᵀ·Y/B (H, C), G_b2 = mean of Y
+    (C,), Y (B, C) the one-hot labels. So every step depends on which examples it used, with their
+    labels (and the params drift towards label-correlated directions: the stand-in predict's
+    accuracies are real fractions, neither 0 nor 1)."""
     U, V = a["U"], a["V"]
 
     def loss_and_grads(X, y, params, reg):
@@ -209,7 +210,8 @@ def _standin_loss_and_grads(a: dict, calls: list, batches: _Batches):
 
 
 def _standin_forward(calls: list):
-    """Linear scores S2 = X·W1·W2 + b2 (no ReLU, no b1: not the reference), cache (X, None, None)."""
+    """Linear scores S2 = X·W1·W2 + b2 (no ReLU, no b1: not the reference),
+    cache (X, None, None)."""
 
     def forward(X, params):
         calls[0] += 1

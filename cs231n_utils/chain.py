@@ -40,7 +40,7 @@ GRADIENTS = ("dW1", "db1", "dW2", "db2")
 NAMES = {key: f"factors['{key}'] ({what})" for key, (_, what) in OUTPUTS.items()}
 SHAPES = {key: shape for key, (shape, _) in OUTPUTS.items()}
 
-# --- factors by numeric differentiation earn nothing -----------------------------------------------
+# --- factors by numeric differentiation earn nothing ----------------------------------------------
 # The kit gives students eval_numerical_jacobian to *check* their factors; a chain_rule_factors
 # that calls it (or its siblings) to *produce* them skips the derivation. During the call the
 # helpers' calls are counted (cs231n_utils.callcount: by their code, however they were reached).

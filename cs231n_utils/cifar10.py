@@ -1,10 +1,12 @@
-"""The CIFAR-10 "python version" on disk: where it lives, its file names, reading and checking batches.
+"""The CIFAR-10 "python version" on disk: where it lives, its file names, reading
+and checking batches.
 
 The official archive ``cifar-10-python.tar.gz`` unpacks to::
 
     cifar-10-batches-py/
         batches.meta                 {'label_names': [10 str], ...}
-        data_batch_1 .. data_batch_5 {'data': uint8 (10000, 3072) rows R|G|B planes, 'labels': [10000 int]}
+        data_batch_1 .. data_batch_5 {'data': uint8 (10000, 3072) rows R|G|B planes,
+                                      'labels': [10000 int]}
         test_batch                   same, 10000 test images
         readme.html
 
@@ -89,8 +91,9 @@ def _load_pickle(path: Path) -> dict:
 def load_CIFAR_batch(path):
     """Load one batch file.
 
-    Returns ``X`` uint8 ``(N, 32, 32, 3)`` (HWC, like CS231n) and ``y`` int64 ``(N,)`` in ``[0, 10)``.
-    Raises ``DataError`` naming the file when it is missing, damaged, or has the wrong dtype/shape.
+    Returns ``X`` uint8 ``(N, 32, 32, 3)`` (HWC, like CS231n) and ``y`` int64 ``(N,)`` in
+    ``[0, 10)``. Raises ``DataError`` naming the file when it is missing, damaged, or has
+    the wrong dtype/shape.
     """
     path = Path(path)
     batch = _load_pickle(path)

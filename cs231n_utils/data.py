@@ -7,10 +7,11 @@ Public API (names as in CS231n's ``data_utils``):
 - ``load_CIFAR_batch(path) -> (X uint8 (N, 32, 32, 3), y int64 (N,))``
 - ``load_CIFAR10(root) -> (Xtr, ytr, Xte, yte)``
 - ``load_class_names(root) -> list[str]``
-- ``get_cifar10_data(...) -> dict`` rows of D = 3072 (flattened in (32, 32, 3) order), mean-subtracted
+- ``get_cifar10_data(...) -> dict`` rows of D = 3072 (flattened in (32, 32, 3) order),
+  mean-subtracted
 - ``build_cache(data_dir=None)``: the uint8 array cache that makes ``get_cifar10_data`` fast
-- CLI: ``python -m cs231n_utils.data download [--dir D] [--url U --md5 M] [--force] [--no-cache]`` and
-  ``python -m cs231n_utils.data check [--dir D]``
+- CLI: ``python -m cs231n_utils.data download [--dir D] [--url U --md5 M] [--force] [--no-cache]``
+  and ``python -m cs231n_utils.data check [--dir D]``
 
 The work is done by one module per job, which this one only composes:
 ``cifar10`` (the format: file names, reading and checking batches), ``archive`` (safe

@@ -52,7 +52,8 @@ def check_source(url, md5) -> tuple[str, str]:
 
 
 def read_marker(folder: Path) -> dict | None:
-    """What a verified download recorded in ``folder`` (``md5``, ``url``, ``sizes``), or ``None``."""
+    """What a verified download recorded in ``folder`` (``md5``, ``url``, ``sizes``),
+    or ``None``."""
     try:
         return json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):

@@ -50,9 +50,9 @@ def _check_x(x, h, who: str) -> None:
     scale = max(1.0, float(np.max(np.abs(x)))) if x.size else 1.0
     if h < np.sqrt(eps) * scale:
         warnings.warn(
-            f"{who}: x is {x.dtype} and h={h:g} is below sqrt(eps)*max(1, |x|) = {np.sqrt(eps) * scale:.2g}; "
-            "rounding error will swamp the numeric gradient. Check in float64 (x.astype(np.float64)) "
-            "or use a larger h.",
+            f"{who}: x is {x.dtype} and h={h:g} is below sqrt(eps)*max(1, |x|) = "
+            f"{np.sqrt(eps) * scale:.2g}; rounding error will swamp the numeric gradient. Check in "
+            "float64 (x.astype(np.float64)) or use a larger h.",
             GradientCheckWarning,
             stacklevel=3,
         )
@@ -68,7 +68,8 @@ def _scalar(value, who: str) -> float:
 
 
 def _centred(f, x, ix, h):
-    """``(f(x + h e_ix), f(x - h e_ix))`` with ``x[ix]`` restored afterwards, even if ``f`` raises."""
+    """``(f(x + h e_ix), f(x - h e_ix))`` with ``x[ix]`` restored afterwards,
+    even if ``f`` raises."""
     old = x[ix].copy()
     try:
         x[ix] = old + h
@@ -101,8 +102,8 @@ def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
 def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """Numeric gradient of ``sum(f(x) * df)`` for an array-valued ``f``.
 
-    ``x``: float array (perturbed in place, always restored); ``df``: upstream gradient with the shape of
-    ``f(x)``. Returns ``grad`` with ``x``'s shape.
+    ``x``: float array (perturbed in place, always restored); ``df``: upstream gradient with the
+    shape of ``f(x)``. Returns ``grad`` with ``x``'s shape.
     """
     _check_x(x, h, "eval_numerical_gradient_array")
     df = np.asarray(df)
@@ -122,8 +123,8 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
 def eval_numerical_jacobian(f, x, h=1e-5):
     """Numeric Jacobian of an array-valued function.
 
-    ``f``: takes ``x`` and returns an array (or a scalar); ``x``: float array of any shape (perturbed
-    in place, always restored). Returns ``J`` of shape ``f(x).shape + x.shape`` with
+    ``f``: takes ``x`` and returns an array (or a scalar); ``x``: float array of any shape
+    (perturbed in place, always restored). Returns ``J`` of shape ``f(x).shape + x.shape`` with
     ``J[i..., j...] = ∂f(x)[i...] / ∂x[j...]``: output indices first, then ``x``'s indices.
     """
     _check_x(x, h, "eval_numerical_jacobian")
@@ -144,9 +145,9 @@ def eval_numerical_jacobian(f, x, h=1e-5):
 def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=0, verbose=True):
     """Compare ``analytic_grad`` with centred differences at ``num_checks`` random entries of ``x``.
 
-    ``f``: takes ``x``, returns a scalar; ``x``: float array (restored); ``analytic_grad``: same shape as
-    ``x``; entries are drawn with ``np.random.default_rng(seed)``. Prints one line per check (if
-    ``verbose``) and returns the relative errors as a float64 array ``(num_checks,)``.
+    ``f``: takes ``x``, returns a scalar; ``x``: float array (restored); ``analytic_grad``: same
+    shape as ``x``; entries are drawn with ``np.random.default_rng(seed)``. Prints one line per
+    check (if ``verbose``) and returns the relative errors as a float64 array ``(num_checks,)``.
     """
     _check_x(x, h, "grad_check_sparse")
     analytic_grad = np.asarray(analytic_grad)

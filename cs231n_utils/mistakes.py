@@ -2,12 +2,13 @@
 way your function was called (``cs231n_utils.calls`` records it), never the formulas.
 
 Each rule is ``rule(case, got, expected) -> bool``: ``case`` has the case's input ``arrays``,
-``scalars`` and ``kind``; ``got`` your outputs (name -> array, as :func:`cs231n_utils.calls.call_part`
-returns them); ``expected`` the reference's outputs the grader compares yours with. The grader's
-catalogue of mistakes (instructor-only) says which rule recognises which mistake; it ships the
-names of those rules with the self-check data, so ``cs231n_utils.selfcheck`` names the same
-mistake the grader's feedback would. The other mistakes are recognised by comparing your outputs
-with those of altered references, computed when the assignment was released.
+``scalars`` and ``kind``; ``got`` your outputs (name -> array, as
+:func:`cs231n_utils.calls.call_part` returns them); ``expected`` the reference's outputs the grader
+compares yours with. The grader's catalogue of mistakes (instructor-only) says which rule recognises
+which mistake; it ships the names of those rules with the self-check data, so
+``cs231n_utils.selfcheck`` names the same mistake the grader's feedback would. The other mistakes
+are recognised by comparing your outputs with those of altered references, computed when the
+assignment was released.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def choice_n_minus_1(case, got, expected):
 
 
 def float_epochs(case, got, expected):
-    """The histories have as many entries as epochs ending where (it + 1) % (N / batch_size) == 0."""
+    """The histories have as many entries as epochs ending
+    where (it + 1) % (N / batch_size) == 0."""
     N, bs, iters = case.arrays["X"].shape[0], case.scalars["batch_size"], case.scalars["num_iters"]
     per_epoch = max(N / bs, 1)
     floats = sum((it + 1) % per_epoch == 0 for it in range(iters))
@@ -160,14 +162,16 @@ def predict_axis(case, got, expected):
     return _shape(got, "y_pred") == (C,)
 
 
-# --- the chain-rule part (cs231n_utils.chain): how the factors were made, a dense ReLU Jacobian ----
+# --- the chain-rule part (cs231n_utils.chain): how the factors were made, a dense ReLU Jacobian ---
 def chain_numeric(case, got, expected):
-    """chain_rule_factors() called a numeric-differentiation helper (the count the comparison uses too)."""
+    """chain_rule_factors() called a numeric-differentiation helper (the count the
+    comparison uses too)."""
     return chain.used_numeric_helpers(got)
 
 
 def chain_mask_dense(case, got, expected):
-    """∂x2/∂s1 has the right diagonal and nonzero entries off it (no single variant gives every such form)."""
+    """∂x2/∂s1 has the right diagonal and nonzero entries off it (no single variant gives
+    every such form)."""
     g, exp = (
         as_plain_float_array(got.get("dx2_ds1")) if "dx2_ds1" in got else None,
         expected["dx2_ds1"],

@@ -1,4 +1,5 @@
-"""Which code of a notebook the grader runs, and how: the rule students' self-check and the grader share.
+"""Which code of a notebook the grader runs, and how: the rule students' self-check and
+the grader share.
 
 The grader never reruns a whole notebook to call your functions. In notebook order it takes
 
@@ -11,7 +12,8 @@ The grader never reruns a whole notebook to call your functions. In notebook ord
 It then executes that code in a fresh namespace. ``cs231n_utils.selfcheck`` does the same on your
 saved notebook, so a helper the grader cannot see fails now, not after grading.
 
-    >>> cells = graded_cells("two_layer_net.ipynb")     # [CodeCell("cell:2", "import numpy as np\\n"), ...]
+    >>> cells = graded_cells("two_layer_net.ipynb")
+    >>> # [CodeCell("cell:2", "import numpy as np\\n"), ...]
     >>> namespace = exec_cells(cells, errors={})
 """
 

@@ -1,13 +1,15 @@
 """Load and check ``best_net.npz``, the saved weights of your best net: the one rule, used by the
 notebook's accuracy cell and by the grader alike.
 
-    >>> params = load_net("best_net.npz")      # {'W1': (3072, H), 'b1': (H,), 'W2': (H, 10), 'b2': (10,)}
+    >>> params = load_net("best_net.npz")
+    >>> # {'W1': (3072, H), 'b1': (H,), 'W2': (H, 10), 'b2': (10,)}
 
 The rule: an ``np.savez`` / ``np.savez_compressed`` file holding the arrays ``W1 b1 W2 b2`` (real
-numbers, finite) with shapes ``(3072, H)``, ``(H,)``, ``(H, 10)``, ``(10,)`` for some ``1 <= H <= 4096``;
-biases saved as ``(1, H)`` / ``(H, 1)`` are accepted as the vectors they are. Other arrays in the file
-are ignored (listed in ``notes``). Nothing is decompressed before its declared size has been checked,
-and pickles are never loaded, so any file (even a hostile one) costs bounded time and memory.
+numbers, finite) with shapes ``(3072, H)``, ``(H,)``, ``(H, 10)``, ``(10,)`` for some
+``1 <= H <= 4096``; biases saved as ``(1, H)`` / ``(H, 1)`` are accepted as the vectors they are.
+Other arrays in the file are ignored (listed in ``notes``). Nothing is decompressed before its
+declared size has been checked, and pickles are never loaded, so any file (even a hostile one) costs
+bounded time and memory.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def _member_bound(key: str, max_hidden: int) -> int:
 
 
 def _open_regular(path: Path, max_bytes: int):
-    """Open path for reading only if it is a regular file (never through a link) of at most max_bytes."""
+    """Open path for reading only if it is a regular file (never through a link) of
+    at most max_bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:

@@ -61,7 +61,7 @@ class Report:
         return "\n".join(self.lines)
 
 
-# --- calling your function as the grader does -------------------------------------------------------
+# --- calling your function as the grader does -----------------------------------------------------
 #: the parts the self-check covers: every function the grader calls on cases
 SELF_CHECKED = ("forward", "softmax_loss", "chain_rule_factors", "backward", "train", "predict")
 
@@ -95,7 +95,7 @@ def error_words(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}{where}: {exc}{hint}"
 
 
-# --- the data beside the notebook ----------------------------------------------------------------------
+# --- the data beside the notebook -----------------------------------------------------------------
 def load_data(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """selfcheck.json and selfcheck.npz of ``folder`` (no pickles)."""
     manifest = json.loads((folder / f"{DATA_NAME}.json").read_text(encoding="utf-8"))
@@ -154,7 +154,7 @@ def _expected(arrays: dict, case: dict, got: dict) -> dict[str, np.ndarray]:
     return {name: arrays[f"{case['id']}/{folder}/{name}"] for name in case["outputs"]}
 
 
-# --- the check -----------------------------------------------------------------------------------------
+# --- the check ------------------------------------------------------------------------------------
 def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
     """Run the self-check of ``part`` on the saved ``notebook`` (data files beside it) -> Report."""
     notebook = Path(notebook)
@@ -162,8 +162,8 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
     say = report.lines.append
     if part not in SELF_CHECKED:
         say(
-            f"The self-check covers {', '.join(SELF_CHECKED)}; {part}() is checked by its public test "
-            "cell and, after hand-in, by the grader."
+            f"The self-check covers {', '.join(SELF_CHECKED)}; {part}() is checked by its public "
+            "test cell and, after hand-in, by the grader."
         )
         return report
     try:
@@ -232,8 +232,8 @@ def run_check(part: str, notebook: str | Path = NOTEBOOK) -> Report:
         )
     if numeric:
         say(
-            "  The grader gives a backward() that calls forward(), softmax_loss() or loss_and_grads() "
-            "no points, whatever its values."
+            "  The grader gives a backward() that calls forward(), softmax_loss() or "
+            "loss_and_grads() no points, whatever its values."
         )
     if numeric_factors:
         say(

@@ -56,7 +56,8 @@ def _is_submit_cell(cell) -> bool:
 
 
 def unfinished_todos(nb: dict) -> list[str]:
-    """The solution cells still as released: ``["cell 9 (forward): raises NotImplementedError", ...]``."""
+    """The solution cells still as released:
+    ``["cell 9 (forward): raises NotImplementedError", ...]``."""
     out = []
     for index, cell in enumerate(nb.get("cells", [])):
         meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
@@ -89,7 +90,8 @@ def run_order_problems(nb: dict) -> list[str]:
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if errors:
             out.append(
-                f"cell {index + 1} ended with {errors[0].get('ename', 'an error')}: fix it and {RERUN}"
+                f"cell {index + 1} ended with {errors[0].get('ename', 'an error')}: "
+                f"fix it and {RERUN}"
             )
     return out
 
@@ -102,8 +104,9 @@ def mirrored(X: np.ndarray) -> np.ndarray:
 
 
 def held_out_accuracy(forward, net: dict, data: dict) -> tuple[float, float]:
-    """(held-out accuracy, validation accuracy) of ``net`` with your ``forward``: the held-out images
-    are the test split and the mirrored validation images together, as the grader scores them."""
+    """(held-out accuracy, validation accuracy) of ``net`` with your ``forward``: the held-out
+    images are the test split and the mirrored validation images together, as the
+    grader scores them."""
 
     def hits(X, y):
         S2, _ = forward(np.asarray(X, dtype=np.float64), net)
@@ -135,8 +138,9 @@ def accuracy_line(nb: dict, net: dict, data: dict | None = None) -> str:
     except Exception as exc:  # noqa: BLE001
         return f"accuracy not estimated: your forward() raised {type(exc).__name__}: {exc}"
     return (
-        f"accuracy the grader will score: {held:.1%} on the test images + mirrored validation images "
-        f"(validation accuracy {val:.1%}), computed with your forward(), as the grader does with its own"
+        f"accuracy the grader will score: {held:.1%} on the test images + mirrored validation "
+        f"images (validation accuracy {val:.1%}), computed with your forward(), "
+        "as the grader does with its own"
     )
 
 
@@ -165,7 +169,8 @@ def submit(
         nb = json.loads(notebook.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         print(
-            f"submit: cannot read {notebook}: {exc}. Run this in the assignment folder, after saving."
+            f"submit: cannot read {notebook}: {exc}. Run this in the assignment folder, "
+            "after saving."
         )
         return None
     problems += unfinished_todos(nb) + run_order_problems(nb)

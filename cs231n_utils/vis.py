@@ -1,4 +1,5 @@
-"""Pictures for the two-layer-net notebook: image grids, training curves, first-layer weights, samples.
+"""Pictures for the two-layer-net notebook: image grids, training curves,
+first-layer weights, samples.
 
 Every plotting function returns its ``matplotlib.figure.Figure`` (made with pyplot, so it shows
 inline in Jupyter; assign the result, ``fig = plot_history(h)``, or end the line with ``;`` so it
@@ -16,7 +17,8 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
     """Tile images into one picture, each rescaled to ``[0, ubound]`` on its own (CS231n's helper).
 
     ``Xs``: ``(N, H, W, C)``. Returns float64 ``(G*H + (G-1)*padding, G*W + (G-1)*padding, C)`` with
-    ``G = ceil(sqrt(N))``, filled row by row; gaps and unused cells are 0. A constant image becomes 0.
+    ``G = ceil(sqrt(N))``, filled row by row; gaps and unused cells are 0. A constant
+    image becomes 0.
     """
     Xs = np.asarray(Xs)
     if Xs.ndim != 4:
@@ -40,9 +42,9 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
 def plot_history(history, fig=None):
     """Loss per iteration (left) and train/val accuracy per epoch (right).
 
-    ``history``: dict with ``loss_history`` (T,), ``train_acc_history`` (E,), ``val_acc_history`` (E,)
-    (as returned by ``train``). ``fig``: a Figure to draw into (cleared first); default a new one.
-    Returns the Figure.
+    ``history``: dict with ``loss_history`` (T,), ``train_acc_history`` (E,), ``val_acc_history``
+    (E,) (as returned by ``train``). ``fig``: a Figure to draw into (cleared first); default a new
+    one. Returns the Figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -86,9 +88,9 @@ def plot_history(history, fig=None):
 
 
 def plot_W1(W1, padding=3, ax=None, title="First-layer weights W1"):
-    """Show the columns of ``W1`` ``(3072, H)`` as ``H`` 32x32x3 tiles (rows flattened in (32, 32, 3)
-    order, as ``get_cifar10_data`` gives them). ``ax``: Axes to draw into; default a new Figure.
-    Returns the Figure."""
+    """Show the columns of ``W1`` ``(3072, H)`` as ``H`` 32x32x3 tiles (rows flattened in
+    (32, 32, 3) order, as ``get_cifar10_data`` gives them). ``ax``: Axes to draw into; default a
+    new Figure. Returns the Figure."""
     import matplotlib.pyplot as plt
 
     W1 = np.asarray(W1)
@@ -108,7 +110,8 @@ def plot_W1(W1, padding=3, ax=None, title="First-layer weights W1"):
 
 
 def show_samples(X, y, class_names, per_class=7, seed=0):
-    """A grid of ``per_class`` random images (rows) for each class (columns), titled with class names.
+    """A grid of ``per_class`` random images (rows) for each class (columns), titled
+    with class names.
 
     ``X``: uint8 ``(N, 32, 32, 3)`` (or rows ``(N, 3072)``); ``y``: ``(N,)`` ints; ``class_names``:
     list of C names. Images are drawn with ``np.random.default_rng(seed)``. Returns the Figure.
