@@ -79,8 +79,9 @@ def split_accuracies(net: dict, ref, data: dict) -> dict[str, float]:
 
 
 def implausible(accs: dict[str, float]) -> str | None:
-    """Why the accuracies look memorised rather than learned (for an instructor's review), else None:
-    validation far above the held-out images, or the held-out images far above training images."""
+    """Why the accuracies look memorised rather than learned (for an instructor's review), else
+    None: validation far above the held-out images, or the held-out images far
+    above training images."""
     if accs["val"] - accs["held_out"] > PLAUSIBLE_GAP:
         return (
             "validation accuracy far above its accuracy on the test and mirrored validation images"
@@ -114,8 +115,8 @@ def check_accuracy(
     res.passed = int(res.score >= points)
     res.note = (
         f"accuracy {accs['held_out']:.3f} on the test images and the mirrored validation images "
-        f"(full points at {full_at:.2f}, none at {zero_at:.2f}); validation accuracy {accs['val']:.3f}"
-        + "".join(f"; {n}" for n in notes)
+        f"(full points at {full_at:.2f}, none at {zero_at:.2f}); "
+        f"validation accuracy {accs['val']:.3f}" + "".join(f"; {n}" for n in notes)
     )
     why = implausible(accs)
     if why:

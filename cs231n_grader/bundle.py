@@ -72,9 +72,11 @@ def student_pyproject(meta: dict) -> str:
         )
     deps = ",\n".join(f'    "{meta["deps"][name]}"' for name in STUDENT_DEPENDENCIES)
     return (
-        f'[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[build-system]\nrequires = ["setuptools>=68"]\n'
+        'build-backend = "setuptools.build_meta"\n\n'
         f'[project]\nname = "{STUDENT_DIST}"\nversion = "{meta["version"]}"\n'
-        'description = "CS231n two-layer net: student helpers (CIFAR-10 data, gradient checks, plots)"\n'
+        'description = "CS231n two-layer net: student helpers '
+        '(CIFAR-10 data, gradient checks, plots)"\n'
         f'requires-python = "{meta["requires_python"]}"\ndependencies = [\n{deps},\n]\n\n'
         f'[tool.setuptools]\npackages = ["{STUDENT_PACKAGE}"]\n'
     )
@@ -172,7 +174,8 @@ def build_bundle(assignment: str = ASSIGNMENT, out: Path | None = None, repo: Pa
 
 
 def run(cmd: list[str], cwd, what: str) -> None:
-    """Run ``cmd`` with this interpreter's bin/ first on PATH; BundleError with its output on failure."""
+    """Run ``cmd`` with this interpreter's bin/ first on PATH;
+    BundleError with its output on failure."""
     env = dict(
         os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     )
@@ -186,7 +189,8 @@ def run(cmd: list[str], cwd, what: str) -> None:
 
 
 def main(argv=None) -> int:
-    """``python -m cs231n_grader.bundle [--assignment A] [--out ZIP]``: build and list the bundle."""
+    """``python -m cs231n_grader.bundle [--assignment A] [--out ZIP]``: build and list
+    the bundle."""
     parser = argparse.ArgumentParser(
         prog="python -m cs231n_grader.bundle", description=__doc__.split("\n")[0]
     )

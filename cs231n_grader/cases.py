@@ -29,7 +29,8 @@ class Case:
 @dataclass(frozen=True)
 class CaseOutcome:
     """What came back for one case: the runner's ``meta`` dict and ``outputs`` (name -> array),
-    or, when the case has no result (timeout, crash ...), the ``reason`` in an instructor's words."""
+    or, when the case has no result (timeout, crash ...), the ``reason`` in
+    an instructor's words."""
 
     meta: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
@@ -162,10 +163,10 @@ def _separable(rng, N, D, C):
 
 def _train_cases(secret: bytes, ref) -> list[Case]:
     """Small separable problems trained from reference init_params. The runner grades train() with
-    stand-in helpers (cs231n_utils.calls._standin_loss_and_grads: a quadratic objective pulling params to the
-    targets T_*, plus a term that pairs every minibatch example with its label through the tables
-    U (C, H) and V (D, H)), so the result depends on the SGD loop alone -- which examples each step
-    used, the update, the decay, the histories -- not on the student's forward/backward.
+    stand-in helpers (cs231n_utils.calls._standin_loss_and_grads: a quadratic objective pulling
+    params to the targets T_*, plus a term that pairs every minibatch example with its label through
+    the tables U (C, H) and V (D, H)), so the result depends on the SGD loop alone -- which examples
+    each step used, the update, the decay, the histories -- not on the student's forward/backward.
     N is not a multiple of batch_size, so N / batch_size is not an integer."""
     cases = []
     for i, (N, D, H, C, bs, iters) in enumerate(((70, 7, 12, 3, 20, 60), (95, 9, 16, 4, 30, 75))):

@@ -1,9 +1,9 @@
 """SafeCellMetadata: nbgrader's DeduplicateIds + CheckCellMetadata, without aborting the class.
 
-Stock nbgrader clears a duplicated grade_id's metadata to ``{}`` (a copied cell: nbgrader #1083/#1941
-report ~5 % of real notebooks doing it by accident), which CheckCellMetadata then rejects as schema
-version 0 -- an error that stops ``nbgrader autograde`` for every student after this one. Malformed
-metadata (a string where points should be, a missing grade_id) does the same.
+Stock nbgrader clears a duplicated grade_id's metadata to ``{}`` (a copied cell: nbgrader
+#1083/#1941 report ~5 % of real notebooks doing it by accident), which CheckCellMetadata then
+rejects as schema version 0 -- an error that stops ``nbgrader autograde`` for every student after
+this one. Malformed metadata (a string where points should be, a missing grade_id) does the same.
 
 This step, used in their place in both of Autograde's preprocessor lists, checks every cell with
 nbgrader's own validator. A cell whose nbgrader metadata is invalid, or which repeats an earlier
@@ -68,7 +68,10 @@ def _invalid(validator: MetadataValidator, cell) -> str | None:
         if not isinstance(grade_id, str):
             raise ValueError("grade_id is not text")
     except Exception as exc:  # noqa: BLE001 - jsonschema, schema version, KeyError: all the same to us
-        return f"has malformed nbgrader metadata ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})"
+        return (
+            f"has malformed nbgrader metadata ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:100]})"
+        )
     return None
 
 

@@ -9,8 +9,8 @@ cgroup below the grader's, with
 
 and bubblewrap is moved into it before it starts anything, so every process the student's code makes
 is counted. Where no writable cgroup exists (an ordinary user without delegation, some containers)
-:func:`create` returns None and the sandbox falls back to its per-process rlimits; docs/INSTRUCTORS.md
-says what that means.
+:func:`create` returns None and the sandbox falls back to its per-process rlimits;
+docs/INSTRUCTORS.md says what that means.
 """
 
 from __future__ import annotations

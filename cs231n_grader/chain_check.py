@@ -53,7 +53,7 @@ def make_cases(secret: bytes, ref) -> list[Case]:
     ]
 
 
-# --- the mistakes -----------------------------------------------------------------------------------
+# --- the mistakes ---------------------------------------------------------------------------------
 # Variants (as in diagnose.CATALOGUE): one output of the reference in the form the mistake gives it,
 # so the students' self-check (data computed at release) names them too; rules (student-side,
 # cs231n_utils.mistakes, so the self-check applies them too) only where no single form exists (a
@@ -85,14 +85,15 @@ def _one_hot(case) -> np.ndarray:
 
 
 #: (id, name, message, rule, variants), in the order they are tried (diagnose.CATALOGUE lists them);
-#: the name is what the self-check prints (the misconception, no formula), the message the feedback's
+#: the name is what the self-check prints (the misconception, no formula), the
+#: message the feedback's
 MISTAKES = (
     (
         "chain_numeric",
         "factors made by numeric differentiation",
         "your chain_rule_factors calls a numeric-differentiation helper (eval_numerical_…) to make "
-        "its factors: numeric Jacobians are for checking them; derive each factor and build it as an "
-        "array",
+        "its factors: numeric Jacobians are for checking them; "
+        "derive each factor and build it as an array",
         mistakes.chain_numeric,
         (),
     ),
@@ -100,8 +101,8 @@ MISTAKES = (
         "chain_factor_transposed",
         "a Jacobian with its indices in the wrong order",
         "one of your Jacobians has its indices in the wrong order (a transposed factor): ∂f/∂v has "
-        "shape f.shape + v.shape, the output's index first, so ∂s2/∂x2 is C×H, ∂s1/∂W1 is H×D×H and "
-        "∂s2/∂W2 is C×H×C",
+        "shape f.shape + v.shape, the output's index first, so ∂s2/∂x2 is C×H, ∂s1/∂W1 is H×D×H "
+        "and ∂s2/∂W2 is C×H×C",
         None,
         _permuted("ds2_dx2", 2) + _permuted("ds1_dW1", 3) + _permuted("ds2_dW2", 3),
     ),

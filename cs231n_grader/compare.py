@@ -25,7 +25,8 @@ from cs231n_utils.compare import train_failure_reason as _train_failure_reason
 # --- the reference's outputs ---------------------------------------------------------------------
 def reference_outputs(case: Case, ref, standins: bool | None = None) -> dict[str, np.ndarray]:
     """The reference's outputs for a case, in the runner's output names (see runner.call_part);
-    ``standins=False`` gives them without the stand-in helpers (the case's own setting otherwise)."""
+    ``standins=False`` gives them without the stand-in helpers (the case's
+    own setting otherwise)."""
     scalars = case.scalars if standins is None else {**case.scalars, "standins": standins}
     return runner.call_part(case.part, getattr(ref, case.part), case.arrays, scalars)
 

@@ -54,7 +54,8 @@ class RosterCollector(FileNameCollectorPlugin):
                 self.log.warning(
                     "Student %r (from %s) is not on the roster: collected anyway. If it is a typo "
                     "or a second account, fix the archive's name and re-run zip_collect --force; "
-                    "otherwise add them: nbgrader db student add %s --first-name=... --last-name=...",
+                    "otherwise add them: nbgrader db student add %s --first-name=... "
+                    "--last-name=...",
                     student,
                     Path(submitted_file).parent.name,
                     student,

@@ -72,12 +72,15 @@ def say(message: str) -> None:
 
 def course_config(course: Path, repo: Path) -> str:
     """Text of the demo course's nbgrader_config.py: the repo's config + this folder's paths."""
-    return f'''"""Demo course written by cs231n_grader.demo: the repo's config, this folder's paths."""
-c = get_config()  # noqa: F821
+    return (
+        '"""Demo course written by cs231n_grader.demo: '
+        'the repo\'s config, this folder\'s paths."""\n'
+        f"""c = get_config()  # noqa: F821
 load_subconfig({str(repo / "nbgrader_config.py")!r})  # noqa: F821
 c.CourseDirectory.root = {str(course)!r}
 c.CourseDirectory.db_url = {"sqlite:///" + str(course / "gradebook.db")!r}
-'''
+"""
+    )
 
 
 def prepare_course(course: Path, repo: Path) -> None:

@@ -32,7 +32,8 @@ from cs231n_grader.compare import (
 )
 from cs231n_utils import mistakes
 
-# the rules (``rule=mistakes.…``) are student-side, cs231n_utils.mistakes: the self-check applies the same ones
+# the rules (``rule=mistakes.…``) are student-side, cs231n_utils.mistakes: the self-check applies
+# the same ones
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _biases_regularised(case, ref):
     return out
 
 
-# --- the catalogue ---------------------------------------------------------------------------------
+# --- the catalogue --------------------------------------------------------------------------------
 CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "forward_bias_forgotten",
@@ -193,7 +194,8 @@ CATALOGUE: tuple[Mistake, ...] = (
         "reg_grad_missing",
         "backward",
         "regularisation missing from the weight gradients",
-        "your weight gradients miss the regularisation term: add 2·reg·W1 to dW1 and 2·reg·W2 to dW2",
+        "your weight gradients miss the regularisation term: "
+        "add 2·reg·W1 to dW1 and 2·reg·W2 to dW2",
         variants=(_at_reg(0.0),),
     ),
     Mistake(
@@ -288,9 +290,9 @@ CATALOGUE: tuple[Mistake, ...] = (
         "train_float_epoch",
         "train",
         "an epoch that is not a whole number of iterations",
-        "your epochs end at the wrong iterations: iterations_per_epoch must be an integer number of "
-        "iterations (integer division of N by batch_size, at least 1); N / batch_size is a float "
-        "that the iteration count rarely divides",
+        "your epochs end at the wrong iterations: iterations_per_epoch must be an integer number "
+        "of iterations (integer division of N by batch_size, at least 1); N / batch_size is a "
+        "float that the iteration count rarely divides",
         rule=mistakes.float_epochs,
     ),
     Mistake(
@@ -306,8 +308,8 @@ CATALOGUE: tuple[Mistake, ...] = (
         "train_sequential_batches",
         "train",
         "minibatches taken in order instead of sampled",
-        "your minibatches are sequential slices of X: sample every minibatch with the given sampler "
-        "(batch_size random indices drawn with replacement from the rng seeded with seed)",
+        "your minibatches are sequential slices of X: sample every minibatch with the given "
+        "sampler (batch_size random indices drawn with replacement from the rng seeded with seed)",
         rule=mistakes.sequential_batches,
     ),
     Mistake(

@@ -1,6 +1,7 @@
 """``cs231n-autograde``: parallel and distributed autograding on Dask; this process alone writes.
 
-    cs231n-autograde two_layer_net [--workers N] [--scheduler tcp://host:8786] [--student ID ...] [--force]
+    cs231n-autograde two_layer_net [--workers N] [--scheduler tcp://host:8786]
+                                   [--student ID ...] [--force]
     cs231n-autograde --json path/to/submission/ [two_layer_net]
 
 Run from the course root, like nbgrader (it reads ``nbgrader_config.py`` the same way; other
@@ -98,7 +99,7 @@ def load_submission(cd, assignment: str, student: str) -> task.Submission:
     return task.Submission(student, files, state)
 
 
-# --- writing results (the only writer) -------------------------------------------------------------
+# --- writing results (the only writer) ------------------------------------------------------------
 def record(db_url: str, course_id: str, assignment: str, graded: task.Graded) -> None:
     """Write what autograde recorded for ``graded.student`` into the gradebook, in one transaction
     (student, submission timestamp, per cell auto_score / needs_manual_grade / auto_comment,
@@ -209,7 +210,8 @@ def canary_submission(cd, release: task.Release, log=say) -> task.Submission:
             files[samples.NET_FILE] = net.read_bytes()
         else:
             log(
-                f"canary: no {net}; using the reference net of the bundled class (trained once, cached)"
+                f"canary: no {net}; using the reference net of the bundled class "
+                "(trained once, cached)"
             )
             first = source / (release.spec["notebooks"][0]["name"] + ".ipynb")
             params = samples.trained_net(samples.best_hyperparameters(first), first, log=log)
@@ -326,7 +328,8 @@ def grade_course(
     )
     if canary:
         say(
-            f"canary: grading the reference solution on the cluster ({n_workers(client)} workers) ..."
+            "canary: grading the reference solution on the cluster "
+            f"({n_workers(client)} workers) ..."
         )
         result = _result(
             client.submit(
@@ -400,7 +403,8 @@ def grade_course(
 
 
 def _result(future) -> task.Graded:
-    """The future's Graded; a task that raised (e.g. its worker died too often) becomes a failure."""
+    """The future's Graded; a task that raised (e.g. its worker died too often) becomes
+    a failure."""
     student = future.key.split("-", 1)[1].rsplit("-", 1)[0]
     try:
         return future.result()
@@ -423,8 +427,9 @@ def summary_text(summary: dict, workers: int) -> str:
     n, secs = len(summary["graded"]), summary["seconds"]
     rate = 60.0 * (n + len(summary["failed"])) / secs if secs > 0 else 0.0
     lines = [
-        f"graded {n}, failed {len(summary['failed'])}, skipped {summary['skipped']} (already graded; "
-        f"--force to re-grade) in {secs:.0f} s on {workers} workers: {rate:.1f} submissions/min"
+        f"graded {n}, failed {len(summary['failed'])}, skipped {summary['skipped']} (already "
+        f"graded; --force to re-grade) in {secs:.0f} s on {workers} workers: "
+        f"{rate:.1f} submissions/min"
     ]
     if n or summary["failed"]:
         lines.append(
@@ -437,7 +442,7 @@ def summary_text(summary: dict, workers: int) -> str:
     return "\n".join(lines)
 
 
-# --- command line -----------------------------------------------------------------------------------
+# --- command line ---------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(
         prog="cs231n-autograde",

@@ -5,11 +5,13 @@ Use it in `c.Autograde.autograde_preprocessors` in place of `nbgrader.preprocess
 * runs the kernel `cs231n-sandbox` (cs231n_grader.kernel; installed on the fly if missing)
   over ZMQ ipc sockets in a fresh folder shared with the sandbox only;
 * caps captured output per cell and per notebook *while the kernel prints* (the rest is dropped with
-  the note "output truncated by the grader"), and bounds ZMQ message size/queue so memory stays bounded;
-* never lets a student's notebook abort grading: a kernel that dies (os._exit, crash, limits), hangs past
-  the per-cell timeout (`c.Execute.timeout`) and ignores the interrupt, or cannot start gets an error
-  output with the stated reason in the affected cell, and "not run" errors in the remaining cells. The
-  preprocessor returns normally, so nbgrader records a grade for this student and moves on.
+  the note "output truncated by the grader"), and bounds ZMQ message size/queue so
+  memory stays bounded;
+* never lets a student's notebook abort grading: a kernel that dies (os._exit, crash, limits), hangs
+  past the per-cell timeout (`c.Execute.timeout`) and ignores the interrupt, or cannot start gets an
+  error output with the stated reason in the affected cell, and "not run" errors in the remaining
+  cells. The preprocessor returns normally, so nbgrader records a grade for this student
+  and moves on.
 
 Only SandboxUnavailable (no bubblewrap here and no explicit opt-out) is raised: that is the
 instructor's setup, and grading must refuse rather than run student code unprotected.
@@ -104,8 +106,8 @@ class SandboxedExecute(Execute):
         False,
         help=(
             "DANGEROUS: run student notebooks without the sandbox where bubblewrap is unavailable "
-            f"(same as {sandbox.UNSAFE_ENV_VAR}=1). Student code can then read solutions and change "
-            "grades."
+            f"(same as {sandbox.UNSAFE_ENV_VAR}=1). Student code can then read solutions and "
+            "change grades."
         ),
     ).tag(config=True)
     death_report_wait = Float(5.0, help="Seconds to wait for a dead kernel's report.").tag(
@@ -126,7 +128,8 @@ class SandboxedExecute(Execute):
         )
 
     def create_kernel_manager(self):
-        """The sandbox kernel over ipc in a fresh socket folder (whatever kernel the notebook names)."""
+        """The sandbox kernel over ipc in a fresh socket folder (whatever kernel
+        the notebook names)."""
         ctx = bounded_context(self.max_message_bytes, self.max_queued_messages)
         self._contexts.append(ctx)
         self.kernel_name = self.sandbox_kernel_name
@@ -161,7 +164,8 @@ class SandboxedExecute(Execute):
 
     # ------------------------------------------------------------------ main loop
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
-        """Execute every cell; never raises for anything the notebook does (see module docstring)."""
+        """Execute every cell; never raises for anything the notebook does (see
+        module docstring)."""
         self._sandboxed = sandbox.require_sandbox(True if self.allow_unsandboxed else None)
         if self._sandboxed:
             sandbox_kernel.ensure_installed()
@@ -172,7 +176,8 @@ class SandboxedExecute(Execute):
         self._nb_bytes = 0
         report_dir = Path(tempfile.mkdtemp(prefix="cs231n-report-"))
         self._report_path = report_dir / "kernel-report.json"
-        try:  # the kernel works on a private copy of the notebook's folder: nothing to give back here
+        # the kernel works on a private copy of the notebook's folder: nothing to give back here
+        try:
             self._execute_all(resources)
         finally:
             self._cleanup(report_dir)
@@ -236,7 +241,8 @@ class SandboxedExecute(Execute):
             return f"the grader stopped the kernel after an error ({reason})"
 
     async def _async_handle_timeout(self, timeout, cell=None):
-        """nbclient's timeout handling (interrupt), remembering it happened and saying so in words."""
+        """nbclient's timeout handling (interrupt), remembering it happened and saying so
+        in words."""
         self._timeout_hit = True
         evalue = f"this cell ran longer than {timeout} s; the grader interrupted it"
         self.error_on_timeout = {
@@ -293,7 +299,8 @@ class SandboxedExecute(Execute):
 
     # ------------------------------------------------------------------ failures
     def _add_error(self, cell, ename: str, evalue: str) -> None:
-        """Append an error output stating the reason (shown in feedback; scores 0 in stock nbgrader)."""
+        """Append an error output stating the reason (shown in feedback; scores 0
+        in stock nbgrader)."""
         cell.setdefault("outputs", []).append(
             NotebookNode(
                 output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
@@ -327,7 +334,8 @@ class SandboxedExecute(Execute):
         return run_sync(wrap)()
 
     def _death_reason(self, default: str) -> str:
-        """Why the kernel ended: the wrapper's report (sandbox.SandboxResult.reason), else default."""
+        """Why the kernel ended: the wrapper's report (sandbox.SandboxResult.reason),
+        else default."""
         deadline = time.monotonic() + self.death_report_wait
         while (
             not self._report_path.exists() and time.monotonic() < deadline and self._kernel_alive()
@@ -346,7 +354,8 @@ class SandboxedExecute(Execute):
             return {}
 
     def _stop_kernel(self) -> None:
-        """Stop the kernel now: SIGTERM lets its wrapper take the sandbox down and tidy up; then kill."""
+        """Stop the kernel now: SIGTERM lets its wrapper take the sandbox down and tidy up;
+        then kill."""
         try:
             process = getattr(getattr(self.km, "provisioner", None), "process", None)
             if process is not None and process.poll() is None:

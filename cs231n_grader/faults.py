@@ -44,9 +44,10 @@ def evaluation_data(data_dir: str | None = None) -> dict:
         KeyError,
     ) as exc:  # missing, truncated, unreadable
         raise GraderFault(
-            f"CIFAR-10 could not be loaded from {data_dir or default_data_dir()} ({type(exc).__name__}: "
-            f"{exc}). No grade was written. Fetch it with `python -m cs231n_utils.data download` "
-            "(or set CS231N_DATA_DIR to a folder holding cifar-10-batches-py/) and grade again."
+            f"CIFAR-10 could not be loaded from {data_dir or default_data_dir()} "
+            f"({type(exc).__name__}: {exc}). No grade was written. Fetch it with `python -m "
+            "cs231n_utils.data download` (or set CS231N_DATA_DIR to a folder holding "
+            "cifar-10-batches-py/) and grade again."
         ) from exc
 
 
@@ -73,7 +74,8 @@ def probe_runner(limits, allow_unsandboxed: bool | None = None, run=None) -> Non
         "The sealed-check runner cannot start even without any student code "
         f"({reason}); its last output:\n    "
         + "\n    ".join(stderr or ["(none)"])
-        + f"\nThis is the grader's installation, not the submission: no grade was written. Fix: {FIX_INSTALL}."
+        + "\nThis is the grader's installation, not the submission: no grade was written. Fix: "
+        f"{FIX_INSTALL}."
     )
 
 

@@ -7,8 +7,8 @@ Configured in ``nbgrader_config.py``::
 
 * :class:`HideHiddenTests` -- no hidden-test code or value reaches the HTML (hidden blocks are
   found with nbgrader's ``ClearHiddenTests`` delimiters, as at release and autograde). The kit's
-  autograde already strips hidden blocks before execution (``StripHiddenTests``); this step also makes
-  feedback safe for a notebook that still carries them (e.g. graded with stock settings): the
+  autograde already strips hidden blocks before execution (``StripHiddenTests``); this step also
+  makes feedback safe for a notebook that still carries them (e.g. graded with stock settings): the
   blocks are removed from the source, and the outputs of a test cell that ran hidden code are
   withheld (only the grader's own verdict notes are kept).
 * :class:`TrimTracebacks` -- tracebacks keep only the student's own frames (cells that are not

@@ -22,4 +22,7 @@ def format_bytes(n: int) -> str:
 def truncation_note(what: str, limit: str) -> str:
     """The one note the grader appends where it dropped output (a cell's, a notebook's, a
     process's), e.g. truncation_note("this cell", "1 MiB")."""
-    return f"\n[output truncated by the grader: {what} printed more than {limit}; the rest was dropped]\n"
+    return (
+        f"\n[output truncated by the grader: {what} printed more than {limit}; "
+        "the rest was dropped]\n"
+    )

@@ -1,11 +1,11 @@
 """Submission intake: before nbgrader or the kit reads a student's folder, make it safe to read.
 
 nbgrader's Autograde copies every file of ``submitted/<student>/<assignment>/`` into ``autograded/``
-with ``shutil.copy`` (which follows links: a link to ``.grader_secret`` becomes a copy of the secret),
-chmods what it wrote (through links too), and reads the notebook wherever a link points; a FIFO hangs
-the copy and a 1,500-deep folder chain overflows every recursive walk. So, plugged in as nbgrader's
-``pre_convert_hook`` (run per submission after nbgrader picks the folder, before it copies or reads
-anything)::
+with ``shutil.copy`` (which follows links: a link to ``.grader_secret`` becomes a copy of the
+secret), chmods what it wrote (through links too), and reads the notebook wherever a link points; a
+FIFO hangs the copy and a 1,500-deep folder chain overflows every recursive walk. So, plugged in as
+nbgrader's ``pre_convert_hook`` (run per submission after nbgrader picks the folder, before it
+copies or reads anything)::
 
     c.Autograde.pre_convert_hook = Intake()
     c.GenerateFeedback.pre_convert_hook = Intake(step="feedback")   # same rules for autograded/
@@ -14,11 +14,12 @@ anything)::
 ``quarantine/<student>/<assignment>/`` (moved, never read, copied or followed; kept for the
 instructor): links, special files (FIFOs, sockets, devices), folders deeper than ``max_depth``,
 entries beyond ``max_entries``, files over ``max_file_bytes`` or beyond ``max_total_bytes`` in all,
-and a notebook that is not a readable notebook of at most ``max_notebook_bytes``. A refused notebook is
-replaced by an empty notebook saying why (its autograded parts then score 0). Every reason is appended
-to ``quarantine/<student>/<assignment>/reasons.json``; the sanitize step :class:`SubmissionNotes` puts
-them at the top of that student's graded notebook (and so in the feedback), and refuses to grade a
-submission the intake has not seen (a hook that failed or is not configured).
+and a notebook that is not a readable notebook of at most ``max_notebook_bytes``. A refused notebook
+is replaced by an empty notebook saying why (its autograded parts then score 0). Every reason is
+appended to ``quarantine/<student>/<assignment>/reasons.json``; the sanitize step
+:class:`SubmissionNotes` puts them at the top of that student's graded notebook (and so in the
+feedback), and refuses to grade a submission the intake has not seen (a hook that failed or
+is not configured).
 """
 
 from __future__ import annotations
@@ -182,7 +183,8 @@ def note_cell(reasons: list[str]) -> nbformat.NotebookNode:
 
 # --- quarantine ----------------------------------------------------------------------------------
 def quarantine_dir(folder: Path) -> Path:
-    """<course root>/quarantine/<student>/<assignment> for a <step>/<student>/<assignment> folder."""
+    """<course root>/quarantine/<student>/<assignment> for a
+    <step>/<student>/<assignment> folder."""
     return folder.parent.parent.parent / QUARANTINE / folder.parent.name / folder.name
 
 
@@ -197,7 +199,8 @@ def quarantine(folder: Path, path: Path) -> Path:
 
 
 def record(folder: Path, reasons: list[str], step: str) -> None:
-    """Append reasons to the submission's reasons.json (kept across runs: --force re-runs say it too)."""
+    """Append reasons to the submission's reasons.json (kept across runs: --force re-runs
+    say it too)."""
     path = quarantine_dir(folder) / REASONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     known = recorded(folder)
@@ -238,8 +241,8 @@ def remove_tree(path: Path) -> None:
 
 # --- sanitize step --------------------------------------------------------------------------------
 class SubmissionNotes(NbGraderPreprocessor):
-    """Sanitize step (first): refuse a submission the Intake hook has not made safe; put the intake's
-    reasons for this student at the top of their graded notebook."""
+    """Sanitize step (first): refuse a submission the Intake hook has not made safe; put the
+    intake's reasons for this student at the top of their graded notebook."""
 
     def preprocess(self, nb, resources):
         cd = CourseDirectory(config=self.config)
@@ -251,8 +254,9 @@ class SubmissionNotes(NbGraderPreprocessor):
         )
         if str(folder.resolve()) not in _SEEN:
             raise RuntimeError(
-                f"{folder} was not checked by the submission intake: set c.Autograde.pre_convert_hook "
-                "= cs231n_grader.intake.Intake() in nbgrader_config.py (the kit's config does)"
+                f"{folder} was not checked by the submission intake: set "
+                "c.Autograde.pre_convert_hook = cs231n_grader.intake.Intake() in "
+                "nbgrader_config.py (the kit's config does)"
             )
         reasons = [r["reason"] for r in recorded(folder)]
         if reasons:

@@ -4,17 +4,20 @@ The kernelspec's argv starts this module's `run` command *outside* the sandbox; 
 *inside* bubblewrap (cs231n_grader.sandbox), in a private copy of the kernel's working directory
 (nbgrader's autograded/<student>/<assignment>/): a size-limited tmpfs holding copies of its regular
 files only. The kernel never touches the host folder, and nothing it writes comes back: the executed
-notebook returns over the kernel protocol (output capped by SandboxedExecute). The sandbox has no network, so
-the kernel talks ZMQ over **ipc** (unix sockets): the kernel manager must use transport "ipc" with `ip`
-set to a socket path prefix inside a dedicated folder named `cs231n-ipc-*` (see `make_ipc_dir`); that
-folder alone is bound writable into the sandbox at the same path, so both sides see the same sockets.
-SandboxedExecute sets all this up; starting the kernel with TCP is refused with an explanation.
+notebook returns over the kernel protocol (output capped by SandboxedExecute). The sandbox has no
+network, so the kernel talks ZMQ over **ipc** (unix sockets): the kernel manager must use transport
+"ipc" with `ip` set to a socket path prefix inside a dedicated folder named `cs231n-ipc-*` (see
+`make_ipc_dir`); that folder alone is bound writable into the sandbox at the same path, so both
+sides see the same sockets. SandboxedExecute sets all this up; starting the kernel with TCP is
+refused with an explanation.
 
 Settings travel in environment variables (the kernel inherits the grader's environment):
     CS231N_SANDBOX_LIMITS   JSON object of sandbox.Limits fields for the kernel
-    CS231N_SANDBOX_REPORT   file where `run` writes a JSON report {returncode, timed_out, reason, stderr}
-    CS231N_DATA_DIR         host CIFAR-10 data folder (default: cs231n_utils.data.default_data_dir());
-                            mounted read-only at DATA_MOUNT, which the kernel sees as CS231N_DATA_DIR
+    CS231N_SANDBOX_REPORT   file where `run` writes a JSON report {returncode, timed_out, reason,
+                            stderr}
+    CS231N_DATA_DIR         host CIFAR-10 data folder (default:
+                            cs231n_utils.data.default_data_dir()); mounted read-only at DATA_MOUNT,
+                            which the kernel sees as CS231N_DATA_DIR
 
 CLI:
     python -m cs231n_grader.kernel install        write the kernelspec into sys.prefix (idempotent)
@@ -43,8 +46,10 @@ IPC_PREFIX = "cs231n-ipc-"
 LIMITS_ENV = "CS231N_SANDBOX_LIMITS"
 REPORT_ENV = "CS231N_SANDBOX_REPORT"
 DATA_SUBDIRS = ("cifar-10-batches-py", "cache/cifar10")
-"""Only these parts of the data folder are visible to student code (never other caches, e.g. trained nets)."""
-#: run by path inside the sandbox (-P: nothing from its folder is importable): ipykernel + output cap
+"""Only these parts of the data folder are visible to student code (never other caches,
+e.g. trained nets)."""
+#: run by path inside the sandbox (-P: nothing from its folder is importable): ipykernel
+#: + output cap
 LAUNCHER = Path(__file__).resolve().with_name("kernel_launcher.py")
 KERNEL_LIMITS = sandbox.Limits(cpu_seconds=1800, wall_seconds=3600.0, max_output_bytes=1 << 20)
 
@@ -65,7 +70,8 @@ def kernelspec() -> dict:
 
 
 def kernelspec_dir(prefix: str | Path | None = None) -> Path:
-    """Where the kernelspec lives: <prefix>/share/jupyter/kernels/cs231n-sandbox (prefix = sys.prefix)."""
+    """Where the kernelspec lives: <prefix>/share/jupyter/kernels/cs231n-sandbox
+    (prefix = sys.prefix)."""
     return Path(prefix or sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
 
 
@@ -91,7 +97,8 @@ def ensure_installed() -> Path:
 def make_ipc_dir(parent: str | Path | None = None) -> Path:
     """A fresh private folder for one kernel's sockets (short path: unix socket names are limited).
 
-    run_kernel hands it to the sandbox uid for the kernel's lifetime (sandbox.run_sandboxed rw_binds)."""
+    run_kernel hands it to the sandbox uid for the kernel's
+    lifetime (sandbox.run_sandboxed rw_binds)."""
     return Path(tempfile.mkdtemp(prefix=IPC_PREFIX, dir=parent or "/tmp"))
 
 
@@ -241,7 +248,8 @@ def socket_names(info: dict) -> set[str]:
 def _guard_socket_folder(folder: Path, allowed: set[str], interval: float = 0.5) -> None:
     """The socket folder is the one host folder the sandbox can write: student code must not store
     files there. Once the kernel's sockets exist, a root grader takes the folder back (the sandbox
-    can then create nothing in it); in any mode, an entry other than the sockets stops the kernel."""
+    can then create nothing in it); in any mode, an entry other than the sockets
+    stops the kernel."""
 
     def watch():
         locked = False

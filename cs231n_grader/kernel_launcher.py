@@ -1,4 +1,5 @@
-"""Runs inside the sandbox, by path: ipykernel whose stdout/stderr keep at most MAX characters per cell.
+"""Runs inside the sandbox, by path: ipykernel whose stdout/stderr keep at most MAX
+characters per cell.
 
     python -P .../cs231n_grader/kernel_launcher.py MAX -f CONNECTION_FILE [ipykernel args]
 

@@ -11,7 +11,9 @@ evidence still say a lot, without revealing a hidden input or an expected value:
   where the biases are nonzero → the biases.
 
     >>> locate("backward", [(case, student_outputs, expected_outputs), ...])
-    ('located_dW1', "grads['W1'] is wrong (the other gradients are right): look at the line that computes dW1. ...")
+    ('located_dW1',
+     "grads['W1'] is wrong (the other gradients are right): look at the line that computes dW1. "
+     "...")
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ WHERE = {
         for key, look in (
             (
                 "dL_ds2",
-                "∂L/∂s2, where the chain starts (the example's softmax probabilities and its label)",
+                "∂L/∂s2, where the chain starts "
+                "(the example's softmax probabilities and its label)",
             ),
             (
                 "ds2_dx2",
@@ -248,7 +251,8 @@ def _train_where(case, got, expected, ref) -> tuple[str, str] | None:
     if m == 0:
         return (
             "loss",
-            "history['loss_history'] starts wrong: record the loss loss_and_grads returns for each step",
+            "history['loss_history'] starts wrong: "
+            "record the loss loss_and_grads returns for each step",
         )
     flipped = _call_train(case, ref, learning_rate=-case.scalars["learning_rate"])
     if _first_mismatch(got, flipped, "loss_history") is None:

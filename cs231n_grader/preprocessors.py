@@ -76,7 +76,8 @@ class StripHiddenTests(ClearHiddenTests):
     note = Unicode(HIDDEN_NOTE, help="The line left where a hidden block was").tag(config=True)
 
     def strip(self, source: str) -> tuple[str, bool]:
-        """``source`` without its hidden blocks (``note`` in their place), and whether it had any."""
+        """``source`` without its hidden blocks (``note`` in their place),
+        and whether it had any."""
         return remove_regions(source, self.begin_test_delimeter, self.end_test_delimeter, self.note)
 
     def preprocess_cell(self, cell, resources, index):
@@ -117,7 +118,7 @@ class CopySubmittedFiles(NbGraderPreprocessor):
         return nb, resources
 
 
-# --- sealed checks ----------------------------------------------------------------------------------
+# --- sealed checks --------------------------------------------------------------------------------
 class SealedChecks(NbGraderPreprocessor):
     """After execution: score every autograded test cell from the student's functions called on
     secret inputs in a fresh sandbox, compared in this (trusted) process with the reference."""
@@ -251,7 +252,8 @@ class SealedChecks(NbGraderPreprocessor):
         return out
 
     def _unsandboxed_ok(self) -> bool:
-        """The instructor's explicit opt-out: this trait or SandboxedExecute's (one switch for both)."""
+        """The instructor's explicit opt-out: this trait or SandboxedExecute's (one
+        switch for both)."""
         return bool(
             self.allow_unsandboxed or self.config.SandboxedExecute.get("allow_unsandboxed", False)
         )
@@ -272,7 +274,8 @@ class SealedChecks(NbGraderPreprocessor):
         return source if source.is_file() else default_notebook()
 
     def annotate(self, cell, res: PartResult) -> None:
-        """Append the grader's note (display_data, marked) and the verdict in the cell's metadata."""
+        """Append the grader's note (display_data, marked) and the verdict in the
+        cell's metadata."""
         text = res.summary()
         shown = [f for f in res.failures[:6]]
         if shown:

@@ -81,7 +81,8 @@ def solution_cells(nb, parts: tuple[str, ...] | None = PARTS) -> list[CodeCell]:
 
 
 def code_for_parts(nb, parts: tuple[str, ...] | None = PARTS) -> dict[str, str]:
-    """``{key: source}`` of :func:`solution_cells`, in notebook order (keys: grade_id or ``api:i``)."""
+    """``{key: source}`` of :func:`solution_cells`, in notebook order (keys: grade_id
+    or ``api:i``)."""
     return {cell.key: cell.source for cell in solution_cells(nb, parts)}
 
 
@@ -108,14 +109,14 @@ def load_reference(notebook: str | Path | None = None) -> types.SimpleNamespace:
     if not path.is_file():
         raise FileNotFoundError(
             f"reference notebook not found: {path}. The grader loads the reference solution from "
-            "solutions/two_layer_net/two_layer_net.ipynb in the repository; restore it (git checkout) "
-            "or pass the notebook path explicitly."
+            "solutions/two_layer_net/two_layer_net.ipynb in the repository; restore it (git "
+            "checkout) or pass the notebook path explicitly."
         )
     path = path.resolve()
     return _load_cached(str(path), path.stat().st_mtime_ns)
 
 
-# --- grading: a verified reference, pinned once per run ----------------------------------------------
+# --- grading: a verified reference, pinned once per run -------------------------------------------
 MAX_NOTEBOOK_BYTES = 64 * 2**20
 _PINNED: dict[str, tuple[str, types.SimpleNamespace]] = {}
 
@@ -148,9 +149,10 @@ def _read_plain(path: Path) -> bytes:
 
 
 def verified_reference(notebook: str | Path) -> types.SimpleNamespace:
-    """The reference functions for grading: the solution notebook is read once (never through a link)
-    and its SHA-256 pinned for this process; every later call re-reads and hashes the file and raises
-    ReferenceChanged if it differs, so nothing written during the run is ever executed here."""
+    """The reference functions for grading: the solution notebook is read once (never through a
+    link) and its SHA-256 pinned for this process; every later call re-reads and hashes the file and
+    raises ReferenceChanged if it differs, so nothing written during the run is
+    ever executed here."""
     path = Path(os.path.abspath(notebook))
     data = _read_plain(path)
     digest = hashlib.sha256(data).hexdigest()

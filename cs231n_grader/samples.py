@@ -2,9 +2,9 @@
 
 Every student starts from the *released* notebook (``assignment/two_layer_net/two_layer_net.ipynb``)
 with each solution cell (code, and the written answers) filled with the reference solution cell
-of the *solution* notebook (matched by grade_id). A mistake student then gets one small source edit of that reference
-(each edit is asserted to apply, so a notebook change that breaks a sample fails loudly); a
-student may also add cells of their own (:class:`NewCell`).
+of the *solution* notebook (matched by grade_id). A mistake student then gets one small source edit
+of that reference (each edit is asserted to apply, so a notebook change that breaks a sample fails
+loudly); a student may also add cells of their own (:class:`NewCell`).
 
 Students (see :data:`CLASS`): ``reference`` (all correct, good best_net.npz), ``untouched`` (the
 release as is, no best_net.npz), one per catalogued mistake (ids from
@@ -138,8 +138,8 @@ def _define_class() -> tuple[Student, ...]:
             "Olga",
             "Wnhelpers",
             "correct, laid out in ordinary ways: relu()/stable_softmax() and a "
-            "constant in a cell of its own, time.time() in train (the setup cell imports time), a cell that "
-            "trains on CIFAR-10 (never run by the grader)",
+            "constant in a cell of its own, time.time() in train (the setup cell imports time), a "
+            "cell that trains on CIFAR-10 (never run by the grader)",
             None,
             (
                 New(
@@ -157,8 +157,9 @@ def _define_class() -> tuple[Student, ...]:
                 ),
                 New(
                     "tuning",
-                    "own_params = init_params(3072, 50, 10)\nown_stats = train(own_params, data['X_train'], "
-                    "data['y_train'], data['X_val'], data['y_val'], num_iters=10)\n",
+                    "own_params = init_params(3072, 50, 10)\n"
+                    "own_stats = train(own_params, data['X_train'], data['y_train'], "
+                    "data['X_val'], data['y_val'], num_iters=10)\n",
                 ),
             ),
         ),
@@ -465,7 +466,8 @@ def _define_class() -> tuple[Student, ...]:
                 E(
                     "train",
                     "for name in params:\n            params[name] -= learning_rate * grads[name]",
-                    "params = {name: params[name] - learning_rate * grads[name] for name in params}",
+                    "params = {name: params[name] - learning_rate * grads[name] "
+                    "for name in params}",
                 ),
             ),
         ),
@@ -620,8 +622,8 @@ def apply_edit(source: str, edit: Edit, student_id: str) -> str:
     if found != edit.count:
         raise SampleError(
             f"sample {student_id!r}: expected {edit.count} occurrence(s) of {edit.old!r} in the "
-            f"{edit.grade_id!r} solution cell, found {found}. The solution notebook changed: update "
-            "the edit in cs231n_grader/samples.py (CLASS) to the new reference code."
+            f"{edit.grade_id!r} solution cell, found {found}. The solution notebook changed: "
+            "update the edit in cs231n_grader/samples.py (CLASS) to the new reference code."
         )
     return source.replace(edit.old, edit.new)
 
@@ -708,8 +710,8 @@ def _code_checksum(solution_nb) -> str:
 
 
 def trained_net(hparams: dict, solution_nb, data_dir: Path | None = None, log=print) -> dict:
-    """Params {W1 (3072,H), b1 (H,), W2 (H,10), b2 (10,)} float32, trained by the reference's train()
-    (float32 like the notebook's tuning cell).
+    """Params {W1 (3072,H), b1 (H,), W2 (H,10), b2 (10,)} float32, trained by the reference's
+    train() (float32 like the notebook's tuning cell).
 
     Cached in ``<data_dir>/cache/nets/<key>.npz``; key = hyperparameters + data checksum +
     reference code checksum, so the demo and tests train once.

@@ -2,39 +2,42 @@
 
 What the sandboxed process sees (everything else of the host is absent):
 
-    /home/student/work      a *private copy* of the caller's workdir (cwd and $HOME): a size-limited tmpfs
-                            holding copies of workdir's regular files and folders (never links, bounded
-                            in bytes, count and depth); nothing written there ever reaches the host
+    /home/student/work      a *private copy* of the caller's workdir (cwd and $HOME): a size-limited
+                            tmpfs holding copies of workdir's regular files and folders (never
+                            links, bounded in bytes, count and depth); nothing written there ever
+                            reaches the host
     sys.base_prefix         the Python interpreter (read-only, same path as on the host)
     sys.prefix              the virtualenv (read-only, same path)
-    <cs231n_utils>, <cs231n_grader>  the kit's two package folders only (read-only, same path; never the repo root)
-    /usr /bin /lib /lib64   system libraries (read-only); a handful of /etc files; synthetic passwd/group
+    <cs231n_utils>, <cs231n_grader>  the kit's two package folders only (read-only, same path; never
+                            the repo root)
+    /usr /bin /lib /lib64   system libraries (read-only); a handful of /etc files; synthetic
+                            passwd/group
     /proc /dev              a private /proc (own pid namespace) and a minimal /dev
     /tmp /dev/shm           private, size-limited tmpfs
     ro_binds                explicit extra read-only folders (e.g. the CIFAR-10 data folder)
 
-No network (own network namespace: only an empty loopback), own pid/ipc/uts namespaces, a new session
-(no terminal injection), the sandbox dies with its parent. The code never runs as the grader's user:
-when the grader is root, bubblewrap runs privileged and `setpriv` drops to a fresh, otherwise unused
-host uid (ROOT_UID_RANGE, one per run; named "student" in the sandbox's /etc/passwd) with no
-capabilities and no_new_privs, so RLIMIT_NPROC bounds a fork storm (root itself ignores RLIMIT_NPROC,
-and a uid per run keeps sandboxes running side by side from sharing one process budget); when the
-grader is an ordinary user, an unprivileged user namespace maps the grader's uid to 65534 inside.
-Folders bound writable (rw_binds: the kernel's socket folder) are chowned (never following symlinks)
-to that uid for the run and given back after.
+No network (own network namespace: only an empty loopback), own pid/ipc/uts namespaces, a new
+session (no terminal injection), the sandbox dies with its parent. The code never runs as the
+grader's user: when the grader is root, bubblewrap runs privileged and `setpriv` drops to a fresh,
+otherwise unused host uid (ROOT_UID_RANGE, one per run; named "student" in the sandbox's
+/etc/passwd) with no capabilities and no_new_privs, so RLIMIT_NPROC bounds a fork storm (root itself
+ignores RLIMIT_NPROC, and a uid per run keeps sandboxes running side by side from sharing one
+process budget); when the grader is an ordinary user, an unprivileged user namespace maps the
+grader's uid to 65534 inside. Folders bound writable (rw_binds: the kernel's socket folder) are
+chowned (never following symlinks) to that uid for the run and given back after.
 
 Limits: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_CORE=0 and RLIMIT_NPROC are set inside
 the sandbox by `prlimit` just before the command; when the grader is root, a cgroup per sandbox
 (cs231n_grader.cgroup) also bounds memory and processes of all its processes together. Disk: the
-private home, /tmp and /dev/shm are tmpfs with a size each (their pages count as the sandbox's memory)
-and vanish with it. A wall-clock timeout kills the whole process group (bubblewrap; its pid namespace
-dies with it); stdout/stderr are captured up to a cap and the rest is drained and discarded, so a
-gigabyte of output never sits in memory.
+private home, /tmp and /dev/shm are tmpfs with a size each (their pages count as the sandbox's
+memory) and vanish with it. A wall-clock timeout kills the whole process group (bubblewrap; its pid
+namespace dies with it); stdout/stderr are captured up to a cap and the rest is drained and
+discarded, so a gigabyte of output never sits in memory.
 
-Where bubblewrap is missing or cannot create namespaces (macOS, locked-down containers) grading refuses
-with `SandboxUnavailable`, unless the instructor opts out explicitly with the environment variable
-``CS231N_UNSAFE_NO_SANDBOX=1`` (or ``allow_unsandboxed=True``): then the code runs with rlimits only and
-a loud warning is logged on every run.
+Where bubblewrap is missing or cannot create namespaces (macOS, locked-down containers) grading
+refuses with `SandboxUnavailable`, unless the instructor opts out explicitly with the environment
+variable ``CS231N_UNSAFE_NO_SANDBOX=1`` (or ``allow_unsandboxed=True``): then the code runs with
+rlimits only and a loud warning is logged on every run.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ SANDBOX_UID = 65534
 """The student's uid as seen inside the sandbox when the grader is not root (user namespace)."""
 ROOT_UID_RANGE = (1_900_000_000, 1_900_000_000 + 2**20)
 """When the grader is root, each run gets a fresh unused host uid from this range: RLIMIT_NPROC is
-counted per host uid, so one sandbox's fork storm cannot starve another sandbox running alongside."""
+counted per host uid, so one sandbox's fork storm cannot starve another
+sandbox running alongside."""
 UNSAFE_ENV_VAR = "CS231N_UNSAFE_NO_SANDBOX"
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: "
@@ -98,7 +102,8 @@ class SandboxUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one sandboxed run. Per process: CPU, file size, address space; for the
-    whole sandbox (cgroup, root only): memory_bytes and max_processes; disk: the private home's size."""
+    whole sandbox (cgroup, root only): memory_bytes and max_processes; disk: the
+    private home's size."""
 
     cpu_seconds: int = 60
     wall_seconds: float = 120.0
@@ -112,7 +117,8 @@ class Limits:
 
 @dataclass
 class SandboxResult:
-    """What happened. returncode: exit status, negative signal number when killed, None on timeout."""
+    """What happened. returncode: exit status, negative signal number when killed,
+    None on timeout."""
 
     returncode: int | None
     stdout: bytes
@@ -276,7 +282,8 @@ def sandbox_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def sandbox_uid() -> int:
-    """The uid student code runs as: a fresh one per run when root, else 65534 in a user namespace."""
+    """The uid student code runs as: a fresh one per run when root,
+    else 65534 in a user namespace."""
     if os.geteuid() != 0:
         return SANDBOX_UID
     return ROOT_UID_RANGE[0] + secrets.randbelow(ROOT_UID_RANGE[1] - ROOT_UID_RANGE[0])
@@ -285,8 +292,9 @@ def sandbox_uid() -> int:
 def _launcher(limits: Limits, root_mode: bool, uid: int) -> list[str]:
     """Commands run inside the sandbox before the target: set the rlimits, drop to the student uid.
 
-    Setting the limits here rather than in a preexec_fn lets Python start bubblewrap with vfork (fast
-    even from a big grader process); RLIMIT_NPROC must be set inside anyway (see module docstring)."""
+    Setting the limits here rather than in a preexec_fn lets Python start bubblewrap with vfork
+    (fast even from a big grader process); RLIMIT_NPROC must be set inside anyway
+    (see module docstring)."""
     args = [
         "prlimit",
         f"--nproc={limits.max_processes}:{limits.max_processes}",
@@ -422,8 +430,9 @@ def _open_regular(path: str) -> tuple[int, int] | None:
 
 def private_copy(workdir: Path, limits: Limits) -> PrivateCopy:
     """Plan the sandbox's private copy of workdir: its regular files and folders (never links or
-    special files), breadth first, at most limits.max_copied_files entries, MAX_COPY_DEPTH levels and
-    limits.max_disk_bytes bytes. Walks without recursion, so no folder chain can exhaust the stack."""
+    special files), breadth first, at most limits.max_copied_files entries, MAX_COPY_DEPTH levels
+    and limits.max_disk_bytes bytes. Walks without recursion, so no folder chain can
+    exhaust the stack."""
     copy = PrivateCopy([], [], [])
     budget, queue = limits.max_disk_bytes, [(str(Path(workdir).resolve()), SANDBOX_HOME, 0)]
     while queue:
@@ -461,7 +470,8 @@ def private_copy(workdir: Path, limits: Limits) -> PrivateCopy:
 
 # --------------------------------------------------------------------------- limits, ownership
 def limit_preexec(limits: Limits):
-    """A preexec_fn applying RLIMIT_AS/CPU/FSIZE/CORE in the child (only for the unsandboxed opt-out)."""
+    """A preexec_fn applying RLIMIT_AS/CPU/FSIZE/CORE in the child (only for
+    the unsandboxed opt-out)."""
 
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -554,7 +564,10 @@ class _Capture:
 
 
 def _pump(proc: subprocess.Popen, stdin: bytes, limits: Limits, deadline: float):
-    """Feed stdin, drain stdout/stderr with caps, kill on the wall deadline. -> (out, err, timed_out)."""
+    """Feed stdin, drain stdout/stderr with caps, kill on the wall deadline.
+
+    -> (out, err, timed_out).
+    """
     out, err = _Capture(limits.max_output_bytes), _Capture(limits.max_output_bytes)
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, out)
@@ -663,7 +676,10 @@ def _start(
     uid: int,
     group: cgroup.SandboxCgroup | None = None,
 ):
-    """Popen the sandboxed (or, opted out, the plain) command. -> (proc, bwrap status fd or None)."""
+    """Popen the sandboxed (or, opted out, the plain) command.
+
+    -> (proc, bwrap status fd or None).
+    """
     common = dict(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -705,7 +721,8 @@ def _start(
 
 
 def _child_started(status_fd: int) -> bool:
-    """Did bubblewrap get as far as starting the command? (its --json-status-fd names a child-pid)"""
+    """Did bubblewrap get as far as starting the command? (its --json-status-fd names
+    a child-pid)"""
     os.set_blocking(status_fd, False)
     try:
         data = os.read(status_fd, 1 << 16)
@@ -730,12 +747,13 @@ def run_sandboxed(
     """Run argv inside the sandbox, its cwd/$HOME a private copy of workdir (see private_copy).
 
     Nothing the command writes comes back to workdir or anywhere else on the host (only stdout and
-    stderr, capped). argv: command as seen inside (e.g. [sys.executable, "-m", "cs231n_grader.runner"]; paths
-    of the interpreter/venv are the host's). ro_binds: extra read-only folders, as paths or
-    (host_path, sandbox_path) pairs; rw_binds: the same, writable (e.g. the kernel's socket folder).
-    env: extra environment variables. Never raises for anything the command does (see the result's
-    reason); raises SandboxUnavailable (with install instructions) when no sandbox can be made,
-    unless the instructor opted out (CS231N_UNSAFE_NO_SANDBOX=1 or allow_unsandboxed=True).
+    stderr, capped). argv: command as seen inside (e.g. [sys.executable, "-m",
+    "cs231n_grader.runner"]; paths of the interpreter/venv are the host's). ro_binds: extra
+    read-only folders, as paths or (host_path, sandbox_path) pairs; rw_binds: the same, writable
+    (e.g. the kernel's socket folder). env: extra environment variables. Never raises for anything
+    the command does (see the result's reason); raises SandboxUnavailable (with install
+    instructions) when no sandbox can be made, unless the instructor opted out
+    (CS231N_UNSAFE_NO_SANDBOX=1 or allow_unsandboxed=True).
     """
     workdir = Path(workdir)
     if not workdir.is_dir():

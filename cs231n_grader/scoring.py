@@ -84,7 +84,8 @@ SHOWN_EXCEPTIONS = frozenset(
 #: per part, the share of a case's credit each output carries (parts not listed: all or nothing).
 #: The first output is the part's result: when it is wrong the case earns nothing (a cache beside
 #: wrong or hard-coded scores is worth nothing); when it is right, a wrong cache costs only its
-#: share -- forward's scores carry most, so an in-place ReLU that overwrites the cached S1 keeps them.
+#: share -- forward's scores carry most, so an in-place ReLU that overwrites the cached
+#: S1 keeps them.
 OUTPUT_WEIGHTS = {"forward": {"S2": 0.7, "S1": 0.15, "X2": 0.15}}
 
 

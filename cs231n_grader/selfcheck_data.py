@@ -1,6 +1,6 @@
 """The students' self-check data, computed on the instructor's side at release time.
 
-    python -m cs231n_grader.selfcheck_data      # writes solutions/two_layer_net/selfcheck.{npz,json}
+    python -m cs231n_grader.selfcheck_data  # writes solutions/two_layer_net/selfcheck.{npz,json}
 
 ``nbgrader generate_assignment`` then copies both files beside the released notebook (and into the
 student bundle). They hold numbers only: the inputs of a few PRACTICE cases, generated exactly like
@@ -14,12 +14,16 @@ grader's stand-ins (``cs231n_utils.calls``); the reference's outputs are stored 
 student's function may use or bypass them (``cs231n_utils.calls.standin_overrides``), as the
 grader computes them for that student.
 
-    selfcheck.json  {"seed", "parts": {part: [{"id", "label", "kind", "scalars", "inputs", "outputs",
-                     "standins": [key, ...], "mistakes": [[mistake_id, variant_index], ...]}]},
+    selfcheck.json  {"seed",
+                     "parts": {part: [{"id", "label", "kind", "scalars", "inputs", "outputs",
+                                       "standins": [key, ...],
+                                       "mistakes": [[mistake_id, variant_index], ...]}]},
                      "mistakes": {id: name},
-                     "diagnoses": {part: [[mistake_id, rule name in cs231n_utils.mistakes or null], ...]}}
+                     "diagnoses": {part: [[mistake_id,
+                                           rule name in cs231n_utils.mistakes or null], ...]}}
     selfcheck.npz   "<case id>/in/<name>", "<case id>/out/<name>", "<case id>/out@<key>/<name>"
-                    (the reference with the stand-ins of ``key``, cs231n_utils.selfcheck.standins_key),
+                    (the reference with the stand-ins of ``key``,
+                    cs231n_utils.selfcheck.standins_key),
                     "<case id>/mistake/<mistake_id>/<variant_index>/<name>" float64 arrays
 """
 
@@ -57,7 +61,8 @@ def practice_cases(ref) -> dict[str, list]:
 
 
 def _differs(variant: dict, expected: dict) -> bool:
-    """A variant that changes some output on this case (one that changes nothing explains nothing)."""
+    """A variant that changes some output on this case (one that changes nothing
+    explains nothing)."""
     return all(np.all(np.isfinite(v)) for v in variant.values()) and any(
         not allclose_scaled(expected[k], v) for k, v in variant.items()
     )
@@ -178,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in write(notebook.parent, notebook):
         print(f"wrote {path}")
     print(
-        "now run `nbgrader generate_assignment two_layer_net --force` to release them beside the notebook"
+        "now run `nbgrader generate_assignment two_layer_net --force` "
+        "to release them beside the notebook"
     )
     return 0
 

@@ -473,9 +473,10 @@ def grader_fault_message(log: str) -> str:
     return "the grader failed (see the log)"
 
 
-# --- the one-notebook API ----------------------------------------------------------------------------
+# --- the one-notebook API -------------------------------------------------------------------------
 def verdicts(graded: Graded) -> dict[str, dict]:
-    """part -> the sealed verdict SealedChecks wrote into the autograded notebook(s) of ``graded``."""
+    """part -> the sealed verdict SealedChecks wrote into the autograded notebook(s)
+    of ``graded``."""
     import nbformat
 
     out = {}
