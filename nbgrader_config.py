@@ -19,9 +19,9 @@ c = get_config()  # noqa: F821  (provided by nbgrader/traitlets when this file i
 import os  # noqa: E402
 import sys  # noqa: E402
 
-# An absolute root (nbgrader warns "root '.' is not absolute" otherwise): the folder nbgrader runs in,
-# as with "." -- not this file's folder, so a scratch course that load_subconfig()s this file (the
-# student bundle, the parallel grader's tasks, tests) stays the course.
+# An absolute root (nbgrader warns "root '.' is not absolute" otherwise): the folder nbgrader runs
+# in, as with "." -- not this file's folder, so a scratch course that load_subconfig()s this file
+# (the student bundle, the parallel grader's tasks, tests) stays the course.
 c.CourseDirectory.root = os.getcwd()
 # nbgrader runs `alembic` from PATH when it opens a gradebook: find it beside this interpreter,
 # so `.venv/bin/nbgrader ...` works without activating the venv.
@@ -43,9 +43,10 @@ from cs231n_grader.release import release_preprocessors  # noqa: E402
 # nbgrader's stock list with ClearSolutions replaced by ClearSolutionsNamingTodos: every stub in the
 # student version raises NotImplementedError("<function>: implement the TODO above this line").
 c.GenerateAssignment.preprocessors = release_preprocessors()
-# Solution and hidden-test delimiters are nbgrader's own traits: set them once (e.g.
-# c.ClearSolutions.begin_solution_delimeter, c.ClearHiddenTests.begin_test_delimeter) and the release,
-# StripHiddenTests at autograde and the feedback plug-ins all follow (cs231n_grader.regions).
+# Solution and hidden-test delimiters are nbgrader's own traits: set them once
+# (e.g. c.ClearSolutions.begin_solution_delimeter, c.ClearHiddenTests.begin_test_delimeter) and
+# the release, StripHiddenTests at autograde and the feedback plug-ins all follow
+# (cs231n_grader.regions).
 # ... first a check that warns when points changed after grading (cs231n_grader.course)
 from cs231n_grader.course import WarnPointsChanged  # noqa: E402
 
@@ -77,9 +78,9 @@ from cs231n_grader.preprocessors import (  # noqa: E402
     StripHiddenTests,
 )
 
-# Intake: before nbgrader copies or reads a submission, links, special files, deep/huge/numerous entries
-# and unreadable notebooks move to quarantine/<student>/<assignment>/ with a stated reason (shown at
-# the top of that student's graded notebook). SafeCellMetadata replaces DeduplicateIds and
+# Intake: before nbgrader copies or reads a submission, links, special files, deep/huge/numerous
+# entries and unreadable notebooks move to quarantine/<student>/<assignment>/ with a stated reason
+# (shown at the top of that student's graded notebook). SafeCellMetadata replaces DeduplicateIds and
 # CheckCellMetadata: a copied cell or broken metadata costs that cell, never the class.
 c.Autograde.pre_convert_hook = Intake()
 c.GenerateFeedback.pre_convert_hook = Intake(step="feedback")
@@ -106,10 +107,10 @@ c.Autograde.autograde_preprocessors = [
 # c.SealedChecks.accuracy_full_at = 0.48   # CIFAR-10 validation accuracy for full points
 # c.SealedChecks.accuracy_zero_at = 0.35   # ... and for none (linear in between)
 # Sandboxed execution: SandboxedExecute runs the notebook's kernel (kernelspec
-# cs231n-sandbox, installed on the fly) inside bubblewrap: a private copy of the submission, no course
-# files, no network, an unprivileged uid, limits below. A kernel that dies, hangs or floods output
-# gets a stated reason in its cells; the run never aborts. Grading refuses where bubblewrap is
-# unavailable, unless CS231N_UNSAFE_NO_SANDBOX=1 or c.SandboxedExecute.allow_unsandboxed = True
+# cs231n-sandbox, installed on the fly) inside bubblewrap: a private copy of the submission, no
+# course files, no network, an unprivileged uid, limits below. A kernel that dies, hangs or floods
+# output gets a stated reason in its cells; the run never aborts. Grading refuses where bubblewrap
+# is unavailable, unless CS231N_UNSAFE_NO_SANDBOX=1 or c.SandboxedExecute.allow_unsandboxed = True
 # (DANGEROUS, loudly warned on every notebook).
 c.Execute.timeout = 60  # seconds per cell; interrupted, then stopped
 c.SandboxedExecute.kernel_memory_bytes = 2 * 2**30  # address space of the kernel
@@ -157,8 +158,8 @@ c.FeedbackExporter.template_name = "cs231n_feedback"
 # export: one column per part (`nbgrader export` uses it; --exporter overrides it)
 c.ExportApp.plugin_class = "cs231n_grader.exporter.PartsExporter"
 # zip_collect: LMS archives named two_layer_net--<student_id>--<YYYYmmddTHHMMSSZ>.zip (UTC) holding
-# two_layer_net.ipynb and best_net.npz (docs/INSTRUCTORS.md; change the pattern to your LMS's names).
-# The name is defined once, in cs231n_utils.handin (students' hand-in tool writes it).
+# two_layer_net.ipynb and best_net.npz (docs/INSTRUCTORS.md; change the pattern to your LMS's
+# names). The name is defined once, in cs231n_utils.handin (students' hand-in tool writes it).
 from cs231n_utils.handin import ZIP_NAME_REGEXP  # noqa: E402
 
 c.FileNameCollectorPlugin.named_regexp = ZIP_NAME_REGEXP
@@ -186,7 +187,8 @@ c.HTMLExporter.filters = {
     "score": format_score,
 }
 c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.extra_template_basedirs = [  # nbgrader's formgrade/feedback templates, then the kit's
+# nbgrader's formgrade/feedback templates, then the kit's
+c.HTMLExporter.extra_template_basedirs = [
     os.path.join(
         os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"
     ),

@@ -11,7 +11,8 @@ from other work on the machine hits them alike.
     python benchmarks/bench_data.py [--dir data] [--repeat 3] [--against REV]
 
 Modes:
-    kit cold      get_cifar10_data() with its cache removed first (reads the pickles, writes the cache)
+    kit cold      get_cifar10_data() with its cache removed first (reads the pickles, writes the
+                  cache)
     kit warm      get_cifar10_data() again (maps the uint8 cache)
     kit no cache  get_cifar10_data(cache=False)
     cs231n f64    CS231n's data_utils.load_CIFAR10 (astype("float") per batch, concatenate) and the
@@ -177,7 +178,8 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(f"data: {data_dir / 'cifar-10-batches-py'}")
     print(
-        f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine inflates wall time)"
+        f"load average before: {os.getloadavg()[0]:.1f} "
+        "(other work on the machine inflates wall time)"
     )
     variants = [("", None)]
     with tempfile.TemporaryDirectory() as old:

@@ -52,14 +52,15 @@ COMPARE_STUDENTS = (
 #: stock grading of this assignment needs too (best_net.npz is in CourseDirectory.ignore)
 STOCK_LISTS = """
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
-                                    Execute, IgnorePattern, LimitOutput, OverwriteCells,
-                                    OverwriteKernelspec, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
+                                    DeduplicateIds, Execute, IgnorePattern, LimitOutput,
+                                    OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 from cs231n_grader.preprocessors import CopySubmittedFiles
-c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-                                      CopySubmittedFiles, CheckCellMetadata]
-c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec,
+                                      OverwriteCells, CopySubmittedFiles, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                       CheckCellMetadata]
 """
 
 
@@ -170,7 +171,8 @@ def print_comparison(runs: dict, student_ids: tuple[str, ...], rounds: int) -> N
     """Per-student medians, the per-submission medians and the overhead in percent."""
     kit, stock = runs["kit"], runs["stock"]
     print(
-        f"\nkit vs stock nbgrader autograde, {len(student_ids)} submissions x {rounds} rounds, {machine()}"
+        f"\nkit vs stock nbgrader autograde, {len(student_ids)} submissions x {rounds} "
+        f"rounds, {machine()}"
     )
     print(
         f"  {'student':28s} {'stock s':>8s} {'kit s':>8s} {'score stock':>12s} {'score kit':>10s}"
@@ -190,7 +192,8 @@ def print_comparison(runs: dict, student_ids: tuple[str, ...], rounds: int) -> N
         f"({100 * (mk - ms) / ms:+.0f} %)   goal <= +25 %"
     )
     print(
-        f"whole run / submissions: stock {ws:.2f} s   kit {wk:.2f} s   overhead {100 * (wk - ws) / ws:+.0f} %"
+        f"whole run / submissions: stock {ws:.2f} s   kit {wk:.2f} s   overhead "
+        f"{100 * (wk - ws) / ws:+.0f} %"
     )
 
 

@@ -52,7 +52,8 @@ def main() -> int:
         sys.exit(f"No CIFAR-10 in {default_data_dir()}: run `make data` first.")
     print(f"machine: {machine()}")
     print(
-        f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine inflates wall time)"
+        f"load average before: {os.getloadavg()[0]:.1f} "
+        "(other work on the machine inflates wall time)"
     )
     runs = [run_once(a.notebook) for _ in range(a.repeat)]
     median = statistics.median(runs)

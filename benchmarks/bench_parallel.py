@@ -1,6 +1,7 @@
 """Throughput of ``cs231n-autograde --workers W`` vs serial ``nbgrader autograde`` (issue 11).
 
-    .venv/bin/python benchmarks/bench_parallel.py [--copies 3] [--workers 2] [--rounds 2] [--course DIR]
+    .venv/bin/python benchmarks/bench_parallel.py [--copies 3] [--workers 2] [--rounds 2]
+                                                  [--course DIR]
 
 Builds a scratch course like the demo with the bundled class replicated ``--copies`` times
 (34 x 3 = 102 submissions: student ``<id>_c<k>``), then grades the whole class alternately with
@@ -135,11 +136,12 @@ def main() -> int:
         f"({60 * n / tp:.1f} submissions/min): {ts / tp:.2f}x   goal >= 1.7x"
     )
     print(
-        f"peak memory: worker process {max(rss):.0f} MB (goal <= 1024 MB); largest process started here "
-        f"(serial nbgrader or the coordinator) {serial_rss:.0f} MB"
+        f"peak memory: worker process {max(rss):.0f} MB (goal <= 1024 MB); largest process started "
+        f"here (serial nbgrader or the coordinator) {serial_rss:.0f} MB"
     )
     print(
-        f"model T = t_c + max(n t_w / W, n t_rec): t_c {t_c:.1f} s, t_w {t_w:.2f} s, t_rec {t_rec * 1000:.0f} ms"
+        f"model T = t_c + max(n t_w / W, n t_rec): t_c {t_c:.1f} s, t_w {t_w:.2f} s, "
+        f"t_rec {t_rec * 1000:.0f} ms"
     )
     for label, w in (("16 cores", 16), ("4 x 16 cores", 64)):
         t = t_c + max(700 * t_w / w, 700 * t_rec)

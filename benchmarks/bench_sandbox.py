@@ -1,4 +1,5 @@
-"""Sandbox overhead: the same work with and without the bubblewrap sandbox (issue 5 §6 goal: ≤ 25 %).
+"""Sandbox overhead: the same work with and without the bubblewrap sandbox
+(issue 5 §6 goal: ≤ 25 %).
 
     .venv/bin/python benchmarks/bench_sandbox.py [--repeat N] [--students N]
 
@@ -34,11 +35,13 @@ PY = sys.executable
 NOTEBOOK_CELLS = [
     "import numpy as np\nrng = np.random.default_rng(0)",
     "X = rng.standard_normal((200, 3072)).astype(np.float32)\n"
-    "W1 = 1e-4 * rng.standard_normal((3072, 100)).astype(np.float32); b1 = np.zeros(100, np.float32)\n"
+    "W1 = 1e-4 * rng.standard_normal((3072, 100)).astype(np.float32); "
+    "b1 = np.zeros(100, np.float32)\n"
     "W2 = 1e-4 * rng.standard_normal((100, 10)).astype(np.float32); b2 = np.zeros(10, np.float32)",
     "S1 = X @ W1 + b1\nX2 = np.maximum(S1, 0)\nS2 = X2 @ W2 + b2\nprint(S2.shape, float(S2.std()))",
     "for i in range(20):\n    print('iteration', i, float((X2 @ W2).mean()))",
-    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.plot(S2[:, 0]); plt.close()",
+    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+    "plt.plot(S2[:, 0]); plt.close()",
 ]
 
 
@@ -57,7 +60,8 @@ def report(name: str, plain: list[float], boxed: list[float]) -> None:
     """One line: medians and the relative overhead."""
     p, b = statistics.median(plain), statistics.median(boxed)
     print(
-        f"{name:<44} plain {p:7.3f} s   sandboxed {b:7.3f} s   overhead {b - p:+.3f} s ({100 * (b - p) / p:+.0f} %)"
+        f"{name:<44} plain {p:7.3f} s   sandboxed {b:7.3f} s   overhead {b - p:+.3f} s "
+        f"({100 * (b - p) / p:+.0f} %)"
     )
 
 
@@ -98,16 +102,18 @@ c.CourseDirectory.root = "."
 """
 SANDBOXED = """\
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                    SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
+                                    LimitOutput, SaveAutoGrades)
 from cs231n_grader.execute import SandboxedExecute
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                       LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                       CheckCellMetadata]
 """
 
 
 def make_course(root: Path, students: int, sandboxed: bool) -> None:
-    """A course with the small notebook plus one graded cell, released and submitted by N students."""
+    """A course with the small notebook plus one graded cell,
+    released and submitted by N students."""
     (root / "source" / "hw").mkdir(parents=True)
     (root / "nbgrader_config.py").write_text(CONFIG.format(extra=SANDBOXED if sandboxed else ""))
     nb = small_notebook()
@@ -162,7 +168,7 @@ def bench_autograde(students: int, rounds: int, tmp: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--students", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
@@ -171,8 +177,8 @@ def main() -> None:
     if not ok:
         raise SystemExit(f"no sandbox: {why}")
     print(
-        f"machine: {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}, "
-        f"uid {os.geteuid()}"
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, python "
+        f"{platform.python_version()}, uid {os.geteuid()}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "work"
