@@ -7,7 +7,8 @@ keys, exactly as with the real download::
 
     cifar-10-batches-py/
         batches.meta      {'label_names': [10], 'num_cases_per_batch', 'num_vis'}
-        data_batch_1..5   {'batch_label', 'labels', 'data' uint8 (N, 3072) R|G|B planes, 'filenames'}
+        data_batch_1..5   {'batch_label', 'labels', 'data' uint8 (N, 3072) R|G|B planes,
+                           'filenames'}
         test_batch
         readme.html
 

@@ -178,7 +178,8 @@ SOLUTION_NB = REPO / "solutions" / ASSIGNMENT / NOTEBOOK
 
 KERNEL_ATTACK = """
 import os
-for name, target in [("two_layer_net.ipynb", "../../../solutions/two_layer_net/two_layer_net.ipynb"),
+for name, target in [("two_layer_net.ipynb",
+                      "../../../solutions/two_layer_net/two_layer_net.ipynb"),
                      ("secret_link", "../../../.grader_secret"), ("passwd_link", "/etc/passwd")]:
     try:
         if os.path.lexists(name):

@@ -194,7 +194,10 @@ def test_wrong_shape_names_the_factor_in_symbols(ref, cases):
     assert res.score == 0 and res.diagnosis[0] == "chain_factor_transposed"
     assert "factors['ds1_dW1'] (∂s1/∂W1): wrong shape, expected (H, D, H)" in res.failures[0]
     toy = reference_outputs(cases[0], ref)
-    stub = "def chain_rule_factors(x, y, params):\n    return {k: np.array(v) for k, v in TOY.items()}\n"
+    stub = (
+        "def chain_rule_factors(x, y, params):\n"
+        "    return {k: np.array(v) for k, v in TOY.items()}\n"
+    )
     namespace = exec_cells([CodeCell(PART, stub)], {"np": np, "TOY": toy})
     res = score_part(PART, cases, run_in_process(namespace, cases), ref, 10)
     assert res.score == 0 and res.passed == 0 and "public toy example" in res.note
@@ -215,7 +218,8 @@ def chain_rule_factors(x, y, params):
     s2 = x2 @ W2 + b2
     J = numeric
     out = {"dL_ds2": J(loss, s2.copy()), "ds2_dx2": J(lambda v: v @ W2 + b2, x2.copy()),
-           "dx2_ds1": J(lambda v: np.maximum(0, v), s1.copy()), "ds1_dW1": J(lambda W: x @ W + b1, W1.copy()),
+           "dx2_ds1": J(lambda v: np.maximum(0, v), s1.copy()),
+           "ds1_dW1": J(lambda W: x @ W + b1, W1.copy()),
            "ds2_dW2": J(lambda W: x2 @ W + b2, W2.copy())}
     out["db2"] = out["dL_ds2"]
     out["db1"] = out["dL_ds2"] @ out["ds2_dx2"] @ out["dx2_ds1"]
@@ -249,8 +253,8 @@ def test_factors_made_by_numeric_differentiation_earn_nothing(ref, cases):
 
 
 def test_a_mistake_outside_the_catalogue_is_located_at_the_first_wrong_output(ref, cases):
-    """No catalogued mistake: the feedback names the first wrong output in the order of the chain and
-    where to look (cs231n_grader.locate), never a value."""
+    """No catalogued mistake: the feedback names the first wrong output in the order of the chain
+    and where to look (cs231n_grader.locate), never a value."""
     source = samples.strip_markers(
         next(c.source for c in solution_cells(default_notebook()) if c.key == PART)
     )

@@ -34,14 +34,21 @@ DUE = "2026-11-20 10:00:00 UTC"
 ON_TIME = datetime(2026, 11, 20, 9, 58, 12)  # jdoe: 108 s early
 LATE = datetime(2026, 11, 21, 12, 0, 0)  # asmith: 26 h late -> 2 started days -> 20 %
 MANUAL = {"derivation": 8.0, "q_train_test_gap": 5.0, "q_max_subtraction": 4.0, "q_dead_relu": 5.0}
-ROSTER = "id,first_name,last_name,email\njdoe,Jane,Doe,jdoe@example.edu\nasmith,Alan,Smith,asmith@example.edu\n"
+ROSTER = (
+    "id,first_name,last_name,email\n"
+    "jdoe,Jane,Doe,jdoe@example.edu\n"
+    "asmith,Alan,Smith,asmith@example.edu\n"
+)
 # the late policy the guide shows, uncommented
 LATE_POLICY = (
     '\nc.AssignLatePenalties.plugin_class = "cs231n_grader.course.PercentPerDayPenalty"\n'
     "c.PercentPerDayPenalty.percent_per_day = 10.0\n"
 )
 
-HW0_SOLUTION = 'def add(a, b):\n    """a + b"""\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION\n'
+HW0_SOLUTION = (
+    'def add(a, b):\n    """a + b"""\n'
+    "    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION\n"
+)
 HW0_TEST = (
     "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add(2, 2) == 4\n### END HIDDEN TESTS\n"
 )
@@ -124,7 +131,8 @@ def problems(log: str) -> list[str]:
 
 
 def hand_in(course: Path, student: str, nb, when: datetime) -> str:
-    """Zip a notebook the way students hand in (cs231n_utils.handin) into the LMS download folder."""
+    """Zip a notebook the way students hand in (cs231n_utils.handin) into the LMS
+    download folder."""
     archive = course / "downloaded" / A / "archive"
     archive.mkdir(parents=True, exist_ok=True)
     name = handin.zip_name(A, student, when)
@@ -139,7 +147,7 @@ def read_csv(path: Path) -> dict:
         return {(r["assignment"], r["student_id"]): r for r in csv.DictReader(fh)}
 
 
-# --- 0. pieces, without nbgrader commands ------------------------------------------------------------
+# --- 0. pieces, without nbgrader commands ---------------------------------------------------------
 
 
 def test_hand_in_names_parse_to_the_hand_in_time_in_nbgrader():
@@ -173,7 +181,7 @@ def test_percent_per_day_penalty():
     )  # at most all
 
 
-# --- 1. the release, from a fresh clone ------------------------------------------------------------
+# --- 1. the release, from a fresh clone -----------------------------------------------------------
 
 
 def test_nbgrader_works_without_activating_the_venv(tmp_path):
@@ -206,13 +214,14 @@ def test_a_failed_release_keeps_the_committed_one(tmp_path):
     assert not list(course.glob(".release-*"))
 
 
-# --- 2. the worked example ---------------------------------------------------------------------------
+# --- 2. the worked example ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory, cifar_full_dir):
     """The guide's example up to the export; returns (course, {step: output}). CIFAR-10 is there:
-    without it the accuracy part is the grader's fault and autograde stops (cs231n_grader.faults)."""
+    without it the accuracy part is the grader's fault and autograde stops
+    (cs231n_grader.faults)."""
     root = new_course(tmp_path_factory.mktemp("course"))
     with open(root / "nbgrader_config.py", "a") as fh:
         fh.write(LATE_POLICY)

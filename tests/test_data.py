@@ -1,5 +1,6 @@
-"""cs231n_utils.data on real files: stand-in archives in the official format, a loopback HTTP server,
-file:// URLs, bad archives, read-only data folders (bubblewrap), and the full data set when present."""
+"""cs231n_utils.data on real files: stand-in archives in the official format, a loopback HTTP
+server, file:// URLs, bad archives, read-only data folders (bubblewrap), and the full data
+set when present."""
 
 from __future__ import annotations
 
@@ -141,7 +142,8 @@ def served(tmp_path_factory, cifar_small_tarball):
 
 @pytest.fixture(autouse=True)
 def no_env_source(monkeypatch):
-    """Tests choose URL/MD5 explicitly; a CIFAR10_URL in the caller's environment must not leak in."""
+    """Tests choose URL/MD5 explicitly; a CIFAR10_URL in the caller's environment must not
+    leak in."""
     monkeypatch.delenv("CIFAR10_URL", raising=False)
     monkeypatch.delenv("CIFAR10_MD5", raising=False)
 
@@ -234,7 +236,8 @@ def test_missing_batch_in_folder_named(cifar_small_dir, tmp_path):
 
 
 def test_fixture_is_written_like_the_python2_originals(cifar_small_dir):
-    """Protocol-2 pickles of Python 2 byte strings: str keys under latin1, b'...' keys under bytes."""
+    """Protocol-2 pickles of Python 2 byte strings: str keys under latin1,
+    b'...' keys under bytes."""
     path = batch_path(cifar_small_dir, "data_batch_1")
     blob = path.read_bytes()
     assert blob[:2] == b"\x80\x02" and b"numpy.core.multiarray" in blob
@@ -524,7 +527,8 @@ def test_download_file_url_via_environment(
 def test_copy_verified_from_a_mirror_is_kept_when_no_source_is_named(
     served, cifar_small_md5, tmp_path
 ):
-    """`make data` after a mirror download: no URL/MD5 named now, so no request to the official URL."""
+    """`make data` after a mirror download: no URL/MD5 named now,
+    so no request to the official URL."""
     base, _, log = served
     d = tmp_path / "data"
     folder = cd.download_cifar10(
@@ -780,7 +784,8 @@ def test_full_data_default_split(cifar_full_dir):
     mean = out["X_val"] - X5[9000:].reshape(1000, -1).astype(np.float32)  # = -mean image, every row
     assert np.allclose(mean, mean[0], atol=1e-4)
     assert np.allclose(out["X_test"] - Xte[:1000].reshape(1000, -1), mean[0], atol=1e-4)
-    # the in-memory path (read-only folder without a cache) gives the same arrays, batch seams included
+    # the in-memory path (read-only folder without a cache) gives the same arrays,
+    # batch seams included
     direct = cd.get_cifar10_data(data_dir=cifar_full_dir, cache=False)
     assert all(np.array_equal(direct[k], out[k]) for k in out)
 
@@ -797,7 +802,8 @@ print(int(hwm) / 1024)
 
 def test_full_data_warm_call_is_memory_frugal(cifar_full_dir):
     """Goal of the issue: <= 0.9 GB peak RSS (a float32 X_train alone is 0.59 GB; the mapped
-    uint8 cache adds its 0.15 GB). Its time goal (<= 1 s) is measured by benchmarks/bench_data.py."""
+    uint8 cache adds its 0.15 GB). Its time goal (<= 1 s) is measured by
+    benchmarks/bench_data.py."""
     runs = [
         subprocess.run(
             [sys.executable, "-c", MEASURE, str(cifar_full_dir)],

@@ -1,4 +1,5 @@
-"""Reference loader, secret cases, scoring and diagnoses (cs231n_grader.reference/secret/cases/scoring/diagnose).
+"""Reference loader, secret cases, scoring and diagnoses
+(cs231n_grader.reference/secret/cases/scoring/diagnose).
 
 Every mistake of the catalogue is made by a small source edit of the reference solution cell
 (loaded from the solution notebook, never copied), run in the real sandbox through the sealed
@@ -83,7 +84,7 @@ def edited_cells(cells: list[CodeCell], part: str, edits) -> list[CodeCell]:
     return out
 
 
-# --- the reference ---------------------------------------------------------------------------------
+# --- the reference --------------------------------------------------------------------------------
 def test_reference_reproduces_cs231n_toy_numbers(ref):
     X, y, params, reg = toy_problem()
     correct_scores = np.asarray(
@@ -291,7 +292,8 @@ def test_train_and_predict_do_not_depend_on_the_other_parts(reference_cells, sea
         [
             (
                 "loss, grads = loss_and_grads(X_batch, y_batch, params, reg)\n",
-                "S2, cache = forward(X_batch, params)\n        loss, P = softmax_loss(S2, y_batch, params, reg)\n"
+                "S2, cache = forward(X_batch, params)\n"
+                "        loss, P = softmax_loss(S2, y_batch, params, reg)\n"
                 "        grads = backward(P, y_batch, cache, params, reg)\n",
             )
         ],
@@ -302,7 +304,8 @@ def test_train_and_predict_do_not_depend_on_the_other_parts(reference_cells, sea
         [
             (
                 "    S2, _ = forward(X, params)\n",
-                "    S2 = np.maximum(0, X @ params['W1'] + params['b1']) @ params['W2'] + params['b2']\n",
+                "    S2 = np.maximum(0, X @ params['W1'] + params['b1']) @ params['W2'] + "
+                "params['b2']\n",
             )
         ],
     )

@@ -59,7 +59,7 @@ def run(course: Path, *args, check=True, **kw) -> subprocess.CompletedProcess:
     return proc
 
 
-# --- fast: the pieces ---------------------------------------------------------------------------------
+# --- fast: the pieces -----------------------------------------------------------------------------
 def test_probe_runner_tells_the_graders_fault_from_a_students():
     from cs231n_grader import faults
     from cs231n_grader.cases import CaseOutcome
@@ -101,7 +101,7 @@ def test_submission_files_are_regular_files_that_stay_in_their_folder(tmp_path):
             task.check_student_id(bad)
 
 
-# --- courses --------------------------------------------------------------------------------------------
+# --- courses --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def template(cifar_full_dir, tmp_path_factory) -> Path:
     """A released course with the subset collected into submitted/ and the instructor's
@@ -209,7 +209,7 @@ def same_as_serial(
     )
 
 
-# --- parallel == serial -----------------------------------------------------------------------------------
+# --- parallel == serial ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def parallel(template, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     course = copy_course(template, tmp_path_factory.mktemp("dist_parallel") / "course")
@@ -259,7 +259,7 @@ def test_json_verdict_of_one_folder(serial):
     assert SECRET not in proc.stdout and "BEGIN HIDDEN" not in proc.stdout
 
 
-# --- a real multi-process cluster; a worker killed mid-run ---------------------------------------------------
+# --- a real multi-process cluster; a worker killed mid-run ----------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -368,7 +368,7 @@ def test_dask_scheduler_and_two_workers_survive_a_killed_worker(template, serial
             stop(proc)
 
 
-# --- the coordinator killed mid-run, then re-run -------------------------------------------------------------
+# --- the coordinator killed mid-run, then re-run --------------------------------------------------
 def test_killed_coordinator_then_rerun_loses_and_doubles_nothing(template, serial, tmp_path):
     course = copy_course(template, tmp_path / "course")
     first = subprocess.Popen(
@@ -396,7 +396,7 @@ def test_killed_coordinator_then_rerun_loses_and_doubles_nothing(template, seria
     same_as_serial(course, serial)
 
 
-# --- PostgreSQL gradebook ---------------------------------------------------------------------------------
+# --- PostgreSQL gradebook -------------------------------------------------------------------------
 @pytest.fixture
 def postgres():
     """A real PostgreSQL server in a temporary folder on a loopback port -> SQLAlchemy URL."""
@@ -471,7 +471,7 @@ def test_postgresql_gradebook_graded_in_parallel_exports_the_same(
     assert (course / "grades.csv").read_text() == (serial / "grades.csv").read_text()
 
 
-# --- the canary: the grader's own faults never zero anyone --------------------------------------------------
+# --- the canary: the grader's own faults never zero anyone ----------------------------------------
 def no_scores(db_url: str) -> bool:
     """No autograded score anywhere in the gradebook (rows may exist, scores are None)."""
     return all(

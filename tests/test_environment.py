@@ -22,7 +22,8 @@ SPEC = re.compile(
 
 
 def parse(spec: str) -> tuple[str, tuple[str, ...]]:
-    """'nbgrader>=0.9.6,<0.10' -> ('nbgrader', ('<0.10', '>=0.9.6')); names normalised as pip does."""
+    """'nbgrader>=0.9.6,<0.10' -> ('nbgrader', ('<0.10', '>=0.9.6'));
+    names normalised as pip does."""
     m = SPEC.match(spec)
     assert m, f"cannot parse requirement {spec!r}"
     name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
@@ -119,7 +120,8 @@ def test_installed_versions_meet_the_floors(pyproject):
                 ">": have > want,
             }.get(op)
             assert ok, (
-                f"installed {name} {metadata.version(name)} does not satisfy {part}; run `make setup`"
+                f"installed {name} {metadata.version(name)} does not satisfy {part}; "
+                "run `make setup`"
             )
 
 

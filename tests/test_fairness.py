@@ -66,7 +66,7 @@ def shown(res) -> str:
     return res.summary() + " " + " ".join(res.failures)
 
 
-# --- correct notebooks laid out in ordinary ways -----------------------------------------------------
+# --- correct notebooks laid out in ordinary ways --------------------------------------------------
 OWN_HELPERS = student(
     "own_helpers",
     New(
@@ -81,13 +81,14 @@ OWN_HELPERS = student(
     E(
         "train",
         "    rng = np.random.default_rng(seed)\n",
-        "    started = time.time()  # the setup cell imports time\n    rng = np.random.default_rng(seed)\n",
+        "    started = time.time()  # the setup cell imports time\n"
+        "    rng = np.random.default_rng(seed)\n",
     ),
     # a training run in a cell of its own: under the sealed run it must not execute
     New(
         "predict",
-        "import os\nwhile True:\n    pass\nstats = train(init_params(3072, 50, 10), data['X_train'], "
-        "data['y_train'], data['X_val'], data['y_val'])\nos._exit(7)\n",
+        "import os\nwhile True:\n    pass\nstats = train(init_params(3072, 50, 10), "
+        "data['X_train'], data['y_train'], data['X_val'], data['y_val'])\nos._exit(7)\n",
     ),
 )
 
@@ -110,7 +111,8 @@ def test_the_sealed_run_keeps_definitions_only_outside_the_solution_cells():
 
 
 def test_a_cell_tagged_api_by_the_student_is_not_trusted(cases, ref):
-    """Tagging a cell ``api`` used to make the runner execute it whole; now only its definitions run."""
+    """Tagging a cell ``api`` used to make the runner execute it whole;
+    now only its definitions run."""
     tagged = student("tagged_api", New("predict", "import os\nos._exit(3)\n", tags=("api",)))
     res = grade(tagged, cases, ref, parts=("forward", "predict"))
     assert (
@@ -144,7 +146,9 @@ def softmax_loss(S2, y, params, reg):
     lse = m + np.log(np.exp(S2 - m[:, None]).sum(axis=1))
     P = np.exp(S2 - lse[:, None])
     W1, W2 = params["W1"], params["W2"]
-    loss = np.mean(lse - S2[np.arange(N), y]) + reg * (np.einsum("ij,ij->", W1, W1) + np.einsum("ij,ij->", W2, W2))
+    loss = np.mean(lse - S2[np.arange(N), y]) + reg * (
+        np.einsum("ij,ij->", W1, W1) + np.einsum("ij,ij->", W2, W2)
+    )
     return float(loss), P
 """,
     "backward": """
@@ -180,7 +184,7 @@ def test_independent_correct_implementations_keep_every_point(cases, ref):
     }, {p: r.failures[:2] for p, r in res.items()}
 
 
-# --- train sees the minibatches ----------------------------------------------------------------------
+# --- train sees the minibatches -------------------------------------------------------------------
 TRAIN_MISTAKES = {
     # id: (edit, a word the message must contain)
     "train_sequential_batches": (
@@ -239,7 +243,7 @@ def test_train_messages_are_all_different(train_results):
     assert len(set(messages)) == len(TRAIN_MISTAKES)
 
 
-# --- points without the work -----------------------------------------------------------------------
+# --- points without the work ----------------------------------------------------------------------
 FD_BACKWARD = '''
 def backward(P, y, cache, params, reg):
     """Numeric gradients of the student's own loss (centred differences)."""
@@ -264,7 +268,9 @@ def _loss(X, y, params, reg):
     S2 = np.maximum(0, X @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
     S2 = S2 - S2.max(axis=1, keepdims=True)
     log_P = S2 - np.log(np.exp(S2).sum(axis=1, keepdims=True))
-    return -log_P[np.arange(len(y)), y].mean() + reg * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
+    return -log_P[np.arange(len(y)), y].mean() + reg * (
+        np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2)
+    )
 
 def backward(P, y, cache, params, reg):
     grads = {}
@@ -284,7 +290,8 @@ def backward(P, y, cache, params, reg):
 
 
 def replace_cell(sid, grade_id, source) -> samples.Student:
-    """A student whose solution cell ``grade_id`` is ``source`` (the reference's own cell replaced)."""
+    """A student whose solution cell ``grade_id`` is ``source`` (the reference's own
+    cell replaced)."""
     nb = nbformat.read(str(default_notebook()), as_version=4)
     old = samples.strip_markers(samples.cells_by_grade_id(nb)[grade_id].source)
     return student(sid, E(grade_id, old, source))
@@ -342,7 +349,7 @@ def test_a_syntax_error_is_located_by_the_grader_not_by_the_student(cases, ref):
     assert res.score == 0 and "has a syntax error on line 1" in res.note
 
 
-# --- regularising the biases --------------------------------------------------------------------------
+# --- regularising the biases ----------------------------------------------------------------------
 def test_regularised_biases_are_named_precisely(cases, ref):
     biased = student(
         "bias_regularised",
@@ -360,8 +367,9 @@ def test_regularised_biases_are_named_precisely(cases, ref):
         assert "biases" in res[part].diagnosis[1]
 
 
-# --- the mutation suite ----------------------------------------------------------------------------
-# (grade_id, old, new, words of which the message must contain one: the wrong quantity / where to look)
+# --- the mutation suite ---------------------------------------------------------------------------
+# (grade_id, old, new, words of which the message must contain one: the wrong quantity /
+# where to look)
 MUTANTS = [
     ("forward", "S1 = X @ W1 + b1", "S1 = X @ W1 - b1", ("S1", "b1")),
     ("forward", "np.maximum(0, S1)", "np.minimum(0, S1)", ("X2", "ReLU")),
@@ -465,7 +473,8 @@ def test_mutants_are_caught_and_named_where_to_look(mutation_results):
     ]
     assert len(named) >= 0.8 * len(caught), unnamed
     print(
-        f"mutation suite: {len(caught)}/{len(mutation_results)} caught, {len(named)}/{len(caught)} named"
+        f"mutation suite: {len(caught)}/{len(mutation_results)} caught, "
+        f"{len(named)}/{len(caught)} named"
     )
 
 
@@ -474,7 +483,7 @@ def test_messages_never_reveal_hidden_values(mutation_results):
         assert not re.search(r"\d\.\d{3,}|\[\s*-?\d+\.", shown(res)), shown(res)
 
 
-# --- accuracy cannot be earned by memorising labelled images ------------------------------------------
+# --- accuracy cannot be earned by memorising labelled images --------------------------------------
 def test_a_net_that_memorises_the_validation_images_earns_nothing_and_is_flagged(
     cifar_full_dir, ref, tmp_path
 ):

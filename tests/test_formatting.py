@@ -38,6 +38,6 @@ def test_sizes_and_the_truncation_note_are_written_one_way():
     ]
     note = truncation_note("this cell", "1 MiB")
     assert (
-        note
-        == "\n[output truncated by the grader: this cell printed more than 1 MiB; the rest was dropped]\n"
+        note == "\n[output truncated by the grader: this cell printed more than 1 MiB; "
+        "the rest was dropped]\n"
     )

@@ -44,7 +44,7 @@ def test_rel_error_refuses_to_broadcast():
         rel_error(np.ones(3), np.ones((3, 1)))
 
 
-# --------------------------------------------------------------------------- eval_numerical_gradient
+# -------------------------------------------------------------------------- eval_numerical_gradient
 
 
 def test_quadratic_form(rng):
@@ -189,7 +189,7 @@ def test_grad_check_sparse_zero_gradient_and_shape_errors():
         grad_check_sparse(lambda w: 1.0, np.ones(4), np.zeros(3))
 
 
-# --------------------------------------------------------------------------- eval_numerical_jacobian
+# -------------------------------------------------------------------------- eval_numerical_jacobian
 
 
 def test_jacobian_of_a_linear_map_is_its_matrix(rng):

@@ -93,7 +93,8 @@ def lab(tmp_path_factory):
 
 
 def run_cell(page, index: int, timeout_s: float = 120) -> None:
-    """Select cell ``index`` of the notebook, run it (Shift+Enter) and wait until it has finished."""
+    """Select cell ``index`` of the notebook, run it (Shift+Enter) and wait until it
+    has finished."""
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
     cell.scroll_into_view_if_needed()
     cell.locator(".jp-InputPrompt").click()  # selects the cell in command mode
@@ -101,7 +102,8 @@ def run_cell(page, index: int, timeout_s: float = 120) -> None:
     page.wait_for_function(
         """i => { const c = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
                   const p = c && c.querySelector('.jp-InputArea-prompt');
-                  return !c.classList.contains('jp-CodeCell') || (p && /\\[\\d+\\]/.test(p.textContent)); }""",
+                  return !c.classList.contains('jp-CodeCell') ||
+                         (p && /\\[\\d+\\]/.test(p.textContent)); }""",
         arg=index,
         timeout=timeout_s * 1000,
     )
@@ -133,8 +135,9 @@ def test_student_runs_the_toy_cells_and_sees_the_todo_and_the_self_check(lab, br
         page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}", wait_until="load")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         page.wait_for_function(  # the kernel is up
-            "() => /Idle/.test(document.querySelector('.jp-Notebook-ExecutionIndicator, #jp-main-statusbar')"
-            "?.textContent || '') || document.querySelector('[data-status=\"idle\"]')",
+            "() => /Idle/.test(document.querySelector('.jp-Notebook-ExecutionIndicator, "
+            "#jp-main-statusbar')?.textContent || '') || "
+            "document.querySelector('[data-status=\"idle\"]')",
             timeout=120_000,
         )
         setup = cell_index(page, "import matplotlib.pyplot as plt")

@@ -9,7 +9,8 @@ decoded -- for
   lines the release gives students anyway; the mistake catalogue's messages and code;
 - the key results of the backward pass, the chain-rule part's factors and the update rule, as
   regexes tolerant to spacing and unicode (P − Y, [S1 > 0], X2ᵀ·dS2, Xᵀ·dS1, dS2·W2ᵀ, 2·reg·W,
-  ds2_dx2 = W2ᵀ, dx2_ds1 = np.diag(…), ∂L/∂s1 contracted with ds1_dW1, params[name] -= learning_rate * …);
+  ds2_dx2 = W2ᵀ, dx2_ds1 = np.diag(…), ∂L/∂s1 contracted with ds1_dW1,
+  params[name] -= learning_rate * …);
 - the grading side: solution/hidden-test markers, imports of cs231n_grader.
 
 Zero hits. The same search runs on the committed assignment/ notebooks and on README.md outside its
@@ -280,7 +281,8 @@ def texts(name: str, data: bytes) -> list[tuple[str, str]]:
 
 
 def readme_student_part(text: str) -> str:
-    """README.md without the sections whose heading mentions "instructor" (with their subsections)."""
+    """README.md without the sections whose heading mentions "instructor" (with
+    their subsections)."""
     kept, skip_below, fenced = [], None, False
     for line in text.splitlines():
         if line.lstrip().startswith("```"):
@@ -439,13 +441,14 @@ def test_every_solution_region_sits_under_a_todo():
                             break
                         block.append(above.strip())
                     assert any(b.startswith("# TODO:") for b in block), (
-                        f"{path.name}: add a '# TODO:' comment block (what to compute, names and shapes "
-                        f"of the results, what to reuse) right above:\n{cell.source[:300]}"
+                        f"{path.name}: add a '# TODO:' comment block (what to compute, names and "
+                        f"shapes of the results, what to reuse) right above:\n{cell.source[:300]}"
                     )
 
 
 # --- the mistakes' short names: shipped with the self-check data, shown before grading -----------
-#: what a formula or code looks like in a name (the feedback's messages state formulas; a name must not)
+#: what a formula or code looks like in a name (the feedback's messages state formulas; a
+#: name must not)
 FORMULA = {
     "math symbol, indexing or LaTeX": r"[·⊙Σ∑²ᵀ√∂@\[\]{}\\]",
     "arithmetic between symbols": r"[\w)]\s*(?:[-−+*/^%]|//|\*\*)=?\s*[\w(]",
@@ -530,7 +533,7 @@ def test_the_formula_check_fires_on_the_feedback_messages():
         assert mistake_id in caught
 
 
-# --- a student's first steps, for real (slow) ------------------------------------------------------
+# --- a student's first steps, for real (slow) -----------------------------------------------------
 def student_env(**extra) -> dict:
     """The environment of a student's shell: nothing of this repository's Python on any path."""
     env = {
@@ -549,9 +552,9 @@ def student_env(**extra) -> dict:
 def test_student_installs_the_bundle_in_a_fresh_venv_and_runs_the_notebook(
     bundle, tmp_path, cifar_small_tarball, cifar_small_md5
 ):
-    """Unzip; ``python -m venv .venv``; pip install the bundle's wheel (+ ipykernel) from the registry;
-    ``bash data/get_datasets.sh``; run the notebook's setup and toy-model cells in that venv's kernel
-    up to the first TODO's test, which stops at the short NotImplementedError."""
+    """Unzip; ``python -m venv .venv``; pip install the bundle's wheel (+ ipykernel) from the
+    registry; ``bash data/get_datasets.sh``; run the notebook's setup and toy-model cells in that
+    venv's kernel up to the first TODO's test, which stops at the short NotImplementedError."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
@@ -604,7 +607,8 @@ def test_student_installs_the_bundle_in_a_fresh_venv_and_runs_the_notebook(
             "import importlib.util, sys, cs231n_utils\n"
             "from cs231n_utils.data import default_data_dir, load_class_names\n"
             "print(sys.executable, cs231n_utils.__file__, sep='\\n')\n"
-            "print('grader:', importlib.util.find_spec('cs231n_grader'), importlib.util.find_spec('nbgrader'))\n"
+            "print('grader:', importlib.util.find_spec('cs231n_grader'), "
+            "importlib.util.find_spec('nbgrader'))\n"
             "print('data:', default_data_dir().resolve(), len(load_class_names()))\n"
             "print('version:', cs231n_utils.__version__)"
         )

@@ -1,5 +1,5 @@
-"""best_net.npz: one validator (cs231n_utils.netfile.load_net) for the notebook and the grader, safe on
-hostile files (issue 8 §5, issue 10 §3, issue 13 §2). Fast: no sandbox, no data."""
+"""best_net.npz: one validator (cs231n_utils.netfile.load_net) for the notebook and the grader, safe
+on hostile files (issue 8 §5, issue 10 §3, issue 13 §2). Fast: no sandbox, no data."""
 
 from __future__ import annotations
 

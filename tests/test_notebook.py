@@ -95,8 +95,8 @@ def nbgrader(args, cwd, timeout=600, **extra_env) -> subprocess.CompletedProcess
 
 
 def code_lines(nb, in_regions: bool) -> set[str]:
-    """Stripped code lines inside (``in_regions``) or outside the solution regions of the code cells;
-    hidden-test blocks count as regions (their lines are never given to students)."""
+    """Stripped code lines inside (``in_regions``) or outside the solution regions of the code
+    cells; hidden-test blocks count as regions (their lines are never given to students)."""
     lines = set()
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -181,7 +181,8 @@ def cifar10_present() -> bool:
 
 needs_data = pytest.mark.skipif(
     not cifar10_present(),
-    reason="CIFAR-10 not found in data/: run `python -m cs231n_utils.data download` (or `make data`)",
+    reason="CIFAR-10 not found in data/: run `python -m cs231n_utils.data download` "
+    "(or `make data`)",
 )
 
 
@@ -403,7 +404,8 @@ def test_student_version_matches_fresh_generation(tmp_path):
         }
 
     assert normalised(read(fresh)) == normalised(read(STUDENT)), (
-        "assignment/ is stale: run `nbgrader generate_assignment two_layer_net --force` from the repo root"
+        "assignment/ is stale: "
+        "run `nbgrader generate_assignment two_layer_net --force` from the repo root"
     )
 
 
@@ -464,7 +466,7 @@ def test_student_todos_raise_with_messages(student_nb):
     assert len(messages) == len(calls), "every TODO says what to implement in its own words"
 
 
-# ----------------------------------------------------------------------------- toy section, executed
+# ---------------------------------------------------------------------------- toy section, executed
 @pytest.fixture(scope="module")
 def toy_runs(tmp_path_factory, solution_nb, student_nb):
     """The toy sections (no data needed) of both versions, executed by nbclient."""
@@ -506,8 +508,8 @@ def test_toy_section_solution_passes_public_and_hidden_tests(toy_runs):
 
 
 def test_toy_section_student_fails_readably(toy_runs):
-    """Before implementing, every public test stops at a NotImplementedError with the TODO's message,
-    raised from notebook code (no library frames in the traceback)."""
+    """Before implementing, every public test stops at a NotImplementedError with the TODO's
+    message, raised from notebook code (no library frames in the traceback)."""
     for gid in (
         "test_forward",
         "test_softmax_loss",
@@ -610,8 +612,9 @@ def test_full_run_best_hyperparameters_literal_is_the_search_winner(full_run):
 @needs_data
 @pytest.mark.parametrize("which", ["solution", "student"])
 def test_nbgrader_validate_verdicts(which, full_run, tmp_path):
-    """validate passes the solution and reports the student version as failing (exit code is 0 either
-    way, so the verdict is read from its output). Runs with NBGRADER_EXECUTION set: short runs only."""
+    """validate passes the solution and reports the student version as failing (exit code is 0
+    either way, so the verdict is read from its output). Runs with NBGRADER_EXECUTION set: short
+    runs only."""
     source = SOLUTION if which == "solution" else STUDENT
     shutil.copy(source, tmp_path / source.name)
     shutil.copy(full_run["workdir"] / "best_net.npz", tmp_path)

@@ -80,7 +80,8 @@ def test_private_base_method_is_the_one_the_kit_was_written_against(guard):
     assert issubclass(guard.kit, guard.base)
     assert callable(getattr(guard.base, guard.name, None)), (
         f"{guard.base.__name__}.{guard.name} is gone from the installed library; the kit "
-        f"{guard.use} it in {guard.kit.__module__}.{guard.kit.__name__} (written for {guard.reviewed_in})"
+        f"{guard.use} it in {guard.kit.__module__}.{guard.kit.__name__} (written for "
+        f"{guard.reviewed_in})"
     )
     if guard.use == "overrides":
         assert guard.name in vars(guard.kit), (
@@ -88,8 +89,8 @@ def test_private_base_method_is_the_one_the_kit_was_written_against(guard):
         )
     assert source_digest(guard.base, guard.name) == guard.digest, (
         f"{guard.base.__module__}.{guard.base.__name__}.{guard.name} differs from the one read in "
-        f"{guard.reviewed_in}: re-read it, adapt {guard.kit.__module__}.{guard.kit.__name__} (which "
-        f"{guard.use} it), then update this guard's digest and version"
+        f"{guard.reviewed_in}: re-read it, adapt {guard.kit.__module__}.{guard.kit.__name__} "
+        f"(which {guard.use} it), then update this guard's digest and version"
     )
 
 
@@ -114,8 +115,8 @@ def test_every_private_override_of_a_library_class_has_a_guard():
 
 
 def test_the_feedback_template_the_kit_extends_is_the_one_it_was_written_against():
-    """cs231n_grader/templates/cs231n_feedback copies the blocks of nbgrader's feedback template that
-    show a score (body, markdowncell, input): a changed template upstream must be re-read."""
+    """cs231n_grader/templates/cs231n_feedback copies the blocks of nbgrader's feedback template
+    that show a score (body, markdowncell, input): a changed template upstream must be re-read."""
     template = (
         Path(nbgrader.__file__).parent
         / "server_extensions"

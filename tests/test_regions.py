@@ -38,7 +38,7 @@ def test_regions_include_their_delimiters_and_an_unterminated_one_runs_to_the_en
     )
 
 
-# --- end to end: custom delimiters configured once, on nbgrader's ClearHiddenTests -----------------
+# --- end to end: custom delimiters configured once, on nbgrader's ClearHiddenTests ----------------
 SOLUTION = '''def f(x):
     """x + 1"""
     ### BEGIN SOLUTION

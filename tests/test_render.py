@@ -94,15 +94,20 @@ def markdown_payloads(port: int) -> str:
                 f'<a id="jslink" href="javascript:{j("javascript_link")}">click me</a>',
                 "[markdown link](javascript:top.__pwned=['markdown_link'])",
                 f'<a href="data:text/html;base64,{data_html}">data link</a>',
-                f'<object data="data:text/html;base64,{data_html}"></object><embed src="data:text/html;base64,{data_html}">',
+                f'<object data="data:text/html;base64,{data_html}"></object>'
+                f'<embed src="data:text/html;base64,{data_html}">',
                 f'<details open ontoggle="{j("ontoggle")}"><summary>s</summary>d</details>',
-                f'<form action="javascript:{j("form")}"><button id="formbutton">send</button></form>',
-                f'<meta http-equiv="refresh" content="0;url=http://127.0.0.1:{port}/pwned/refresh">',
+                f'<form action="javascript:{j("form")}">'
+                '<button id="formbutton">send</button></form>',
+                '<meta http-equiv="refresh" '
+                f'content="0;url=http://127.0.0.1:{port}/pwned/refresh">',
                 f'<base href="http://127.0.0.1:{port}/pwned/base/">',
                 f"<style>@import 'http://127.0.0.1:{port}/pwned/style_import';</style>",
-                f'<div style="background:url(http://127.0.0.1:{port}/pwned/style_url)">styled</div>',
+                f'<div style="background:url(http://127.0.0.1:{port}/pwned/style_url)">'
+                "styled</div>",
                 f'<img src="http://127.0.0.1:{port}/pwned/remote_image">',
-                f'<math><maction actiontype="statusline" xlink:href="javascript:{j("mathml")}">m</maction></math>',
+                '<math><maction actiontype="statusline" '
+                f'xlink:href="javascript:{j("mathml")}">m</maction></math>',
                 "![picture](attachment:ok.png) ![svg](attachment:evil.svg)",
             ]
         )
@@ -144,7 +149,8 @@ display({{'image/png': {PNG!r}}}, raw=True, metadata={{
     'filenames': {{'image/png': 'javascript:' + p['png_metadata']}}}})
 display({{'text/html': '<script>' + p['isolated_html'] + '</script>'}}, raw=True,
         metadata={{'text/html': {{'isolated': True}}}})
-display({{'text/latex': '</div><script>' + p['latex_output'] + '</script>', 'text/plain': 'l'}}, raw=True)
+display({{'text/latex': '</div><script>' + p['latex_output'] + '</script>',
+        'text/plain': 'l'}}, raw=True)
 """
 
 
@@ -267,7 +273,8 @@ def test_nbgrader_templates_get_the_local_mathjax_not_the_cdn():
 
 def test_feedback_shows_a_pending_manual_grade_as_pending_not_zero():
     """Issue 12: nbgrader's template prints "Score: 0.0 / 10.0" for a derivation nobody graded yet;
-    the kit's feedback page says it is not graded yet, in the kit's score format, header included."""
+    the kit's feedback page says it is not graded yet, in the kit's score
+    format, header included."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -331,7 +338,7 @@ def test_feedback_shows_a_pending_manual_grade_as_pending_not_zero():
     assert "<script>" in page and "cdnjs" not in page  # still the kit's inline MathJax
 
 
-# --- slow: a graded hostile submission in a real browser --------------------------------------------
+# --- slow: a graded hostile submission in a real browser ------------------------------------------
 
 
 class Listener:
@@ -497,7 +504,8 @@ def screenshot(page, name: str) -> Path:
 
 @pytest.mark.slow
 def test_the_payloads_do_run_in_a_stock_nbconvert_page(browser, tmp_path):
-    """Control: without the kit's settings the same payloads execute, so the tests below have teeth."""
+    """Control: without the kit's settings the same payloads execute,
+    so the tests below have teeth."""
     from nbconvert import HTMLExporter
 
     listener = Listener()  # its own: the other tests' listener must stay silent

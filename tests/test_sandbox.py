@@ -1,4 +1,5 @@
-"""The grading sandbox: real bubblewrap, real kernels, real `nbgrader autograde` (issue 5 §1, §4; issue 4).
+"""The grading sandbox: real bubblewrap, real kernels, real `nbgrader autograde` (issue 5 §1, §4;
+issue 4).
 
 Part 1 attacks `run_sandboxed` directly: reading/writing course files, network, wall/CPU/memory/file
 limits, a fork storm, a gigabyte of output, killing the parent, os._exit.
@@ -48,7 +49,8 @@ def py(code: str, workdir: Path, **kw):
 
 @pytest.fixture
 def course(tmp_path):
-    """A fake course root: solutions, gradebook, another student's submission, and alice's private copy."""
+    """A fake course root: solutions, gradebook, another student's submission,
+    and alice's private copy."""
     root = tmp_path / "course"
     (root / "solutions" / "hw").mkdir(parents=True)
     (root / "solutions" / "hw" / "hw.ipynb").write_text("SOLUTION-SECRET")
@@ -219,7 +221,8 @@ def test_disk_of_the_private_copy_is_bounded_and_vanishes(course):
     reason="whole-sandbox memory needs a writable cgroup (root)",
 )
 def test_memory_is_limited_for_all_processes_together(course):
-    """4 children x 300 MB each stay under a 512 MiB per-process limit but not under the sandbox's."""
+    """4 children x 300 MB each stay under a 512 MiB per-process limit but not under
+    the sandbox's."""
     _, work = course
     r = py(
         """
@@ -361,7 +364,8 @@ def test_gigabyte_of_output_is_capped_in_bounded_memory(course):
     assert r.returncode == 0
     assert r.stdout_truncated and len(r.stdout) < 2**20 + 200
     assert r.stdout.endswith(
-        b"[output truncated by the grader: the process printed more than 1 MiB; the rest was dropped]\n"
+        b"[output truncated by the grader: the process printed more than 1 MiB; "
+        b"the rest was dropped]\n"
     )
     assert grown_mb < 100, f"the grader grew by {grown_mb:.0f} MB while draining 1 GiB"
 
@@ -464,14 +468,15 @@ def test_kernel_refuses_tcp_transport(tmp_path):
     assert "ipc" in json.loads(report.read_text())["error"]
 
 
-# --------------------------------------------------------------------------- part 2: nbgrader autograde
+# ----------------------------------------------------------------------- part 2: nbgrader autograde
 SOLUTION = "def add(a, b):\n    return a + b  # SOLUTION-MARKER-7f3a"
 STUDENTS = {
     "good": "def add(a, b):\n    return a + b",
     "wrong": "def add(a, b):\n    return a - b",
     "vandal": """\
         import glob, os
-        for path in ['../../../gradebook.db', '{root}/gradebook.db'] + glob.glob('/*/gradebook.db') + glob.glob('/home/**/gradebook.db', recursive=True):
+        for path in (['../../../gradebook.db', '{root}/gradebook.db'] + glob.glob('/*/gradebook.db')
+                     + glob.glob('/home/**/gradebook.db', recursive=True)):
             try:
                 open(path, 'w').close(); print('TRUNCATED', path)
             except OSError as e:
@@ -480,11 +485,12 @@ STUDENTS = {
             return a + b""",
     "exiter": "import os\nos._exit(1)\ndef add(a, b):\n    return a + b",
     "looper": "while True:\n    pass\ndef add(a, b):\n    return a + b",
-    "printer": "import sys\nfor _ in range(300):\n    sys.stdout.write('x' * 2**20)\ndef add(a, b):\n    return a + b",
+    "printer": "import sys\nfor _ in range(300):\n    sys.stdout.write('x' * 2**20)\n"
+    "def add(a, b):\n    return a + b",
     "spy": """\
         import os
-        for path in ['../../../source/hw/hw.ipynb', '{root}/source/hw/hw.ipynb', '../../../gradebook.db',
-                     '{root}/gradebook.db', '../../good/hw/hw.ipynb']:
+        for path in ['../../../source/hw/hw.ipynb', '{root}/source/hw/hw.ipynb',
+                     '../../../gradebook.db', '{root}/gradebook.db', '../../good/hw/hw.ipynb']:
             try:
                 print(open(path).read())
             except OSError as e:
@@ -501,10 +507,12 @@ STUDENTS = {
                 print('refused', path, type(e).__name__)
         def add(a, b):
             return a + b""",
-    "killer": "import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n    pass\n"
+    "killer": "import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+    "except OSError:\n    pass\ndef add(a, b):\n    return a + b",
+    "stubborn": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "while True:\n    pass",
+    "hog": "import numpy as np\nhog = np.ones(10 * 2**30, dtype=np.uint8)\n"
     "def add(a, b):\n    return a + b",
-    "stubborn": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
-    "hog": "import numpy as np\nhog = np.ones(10 * 2**30, dtype=np.uint8)\ndef add(a, b):\n    return a + b",
     "forker": """\
         import os, time
         children = 0
@@ -553,12 +561,13 @@ EXPECTED = {
 CONFIG = """\
 c = get_config()
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                    SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
+                                    LimitOutput, SaveAutoGrades)
 from cs231n_grader.execute import SandboxedExecute
 c.CourseDirectory.root = "."
 c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                       LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                       CheckCellMetadata]
 c.Execute.timeout = 6
 """
 
@@ -618,7 +627,8 @@ def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
-    """Release hw, submit one notebook per student (most attack), run `nbgrader autograde hw` once."""
+    """Release hw, submit one notebook per student (most attack),
+    run `nbgrader autograde hw` once."""
     course = tmp_path_factory.mktemp("course")
     (course / "nbgrader_config.py").write_text(CONFIG)
     (course / "source" / "hw").mkdir(parents=True)
@@ -734,7 +744,8 @@ def test_kernel_goes_away_when_the_grader_is_killed(tmp_path):
         import sys, time
         from jupyter_client.manager import KernelManager
         from cs231n_grader.kernel import make_ipc_dir
-        km = KernelManager(kernel_name="cs231n-sandbox", transport="ipc", ip=str(make_ipc_dir() / "k"))
+        km = KernelManager(kernel_name="cs231n-sandbox", transport="ipc",
+                           ip=str(make_ipc_dir() / "k"))
         km.start_kernel(cwd={str(tmp_path)!r})
         kc = km.client(); kc.start_channels(); kc.wait_for_ready(timeout=60)
         print(km.provisioner.process.pid, km.ip, flush=True)
@@ -762,7 +773,8 @@ def _is_zombie(pid: str) -> bool:
 
 
 def test_sandboxed_execute_refuses_without_bubblewrap(tmp_path, monkeypatch):
-    """No sandbox and no opt-out: the Execute step raises (grading refuses) instead of running unprotected."""
+    """No sandbox and no opt-out: the Execute step raises (grading refuses) instead
+    of running unprotected."""
     from cs231n_grader.execute import SandboxedExecute
 
     (tmp_path / "bin").mkdir()
@@ -775,7 +787,8 @@ def test_sandboxed_execute_refuses_without_bubblewrap(tmp_path, monkeypatch):
 
 
 def test_kernel_sees_only_the_cifar_data_not_other_caches(tmp_path):
-    """Trained nets cached under data/cache/ (e.g. the reference's best net) stay invisible to students."""
+    """Trained nets cached under data/cache/ (e.g. the reference's best net) stay
+    invisible to students."""
     for sub in ("cifar-10-batches-py", "cache/cifar10", "cache/nets"):
         (tmp_path / sub).mkdir(parents=True)
     (tmp_path / "cache" / "nets" / "best_net.npz").write_bytes(b"REFERENCE-NET")

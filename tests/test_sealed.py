@@ -98,7 +98,7 @@ def got(res):
     return {p: r.score for p, r in res.items()}
 
 
-# --- protocol --------------------------------------------------------------------------------------
+# --- protocol -------------------------------------------------------------------------------------
 def test_frames_never_unpickle_and_are_size_limited():
     good = runner.encode_frame({"id": "forward/0", "error": None}, {"S2": np.ones((2, 3))})
     buf = io.BytesIO()
@@ -127,7 +127,7 @@ def test_reference_in_sandbox_full_marks_even_when_it_prints_and_warns(cells, ca
     assert got(res) == full(CALLED_PARTS) and cell_errors == {}
 
 
-# --- attacks in the sealed runner --------------------------------------------------------------------
+# --- attacks in the sealed runner -----------------------------------------------------------------
 PATCHES = """
 import builtins, sys, types
 import numpy
@@ -209,8 +209,10 @@ def test_hard_coding_the_public_toy_answers_earns_nothing(cells, cases, ref):
         "forward",
         """
 def forward(X, params):
-    S2 = np.asarray([[-0.81233741, -1.27654624, -0.70335995], [-0.17129677, -1.18803311, -0.47310444],
-                     [-0.51590475, -1.01354314, -0.8504215], [-0.15419291, -0.48629638, -0.52901952],
+    S2 = np.asarray([[-0.81233741, -1.27654624, -0.70335995],
+                     [-0.17129677, -1.18803311, -0.47310444],
+                     [-0.51590475, -1.01354314, -0.8504215],
+                     [-0.15419291, -0.48629638, -0.52901952],
                      [-0.00618733, -0.12435261, -0.15226949]])
     S1 = X @ params['W1'] + params['b1']
     return S2, (X, S1, np.maximum(0, S1))
@@ -233,20 +235,23 @@ def test_solutions_gradebook_and_secret_are_not_readable_from_the_runner(
 import json, os
 def forward(X, params):
     found = 0.0
-    for path in ({str(solution)!r}, {str(REPO / ".grader_secret")!r}, {str(REPO / "gradebook.db")!r},
+    for path in ({str(solution)!r}, {str(REPO / ".grader_secret")!r},
+                 {str(REPO / "gradebook.db")!r},
                  '../../../solutions/two_layer_net/two_layer_net.ipynb', '../../../gradebook.db'):
         try:
             open(path, 'rb').read(10)
             found += 1.0
         except OSError:
             pass
-    found += 100.0 * any(name != '.pyenv' for name in os.listdir('/root')) if os.path.isdir('/root') else 0.0
+    found += (100.0 * any(name != '.pyenv' for name in os.listdir('/root'))
+              if os.path.isdir('/root') else 0.0)
     found += 10.0 * bool(os.environ.get('CS231N_GRADER_SECRET'))
     ns = {{'np': np}}
     try:
         nb = json.load(open({str(solution)!r}))
         for cell in nb['cells']:
-            if cell.get('metadata', {{}}).get('nbgrader', {{}}).get('solution') and cell['cell_type'] == 'code':
+            if (cell.get('metadata', {{}}).get('nbgrader', {{}}).get('solution')
+                    and cell['cell_type'] == 'code'):
                 exec(''.join(cell['source']), ns)
         return ns['forward'](X, params)
     except OSError:
@@ -331,7 +336,8 @@ def forward(X, params):
     for fd in range(1, 30):
         for cid in frame_ids:
             try:
-                os.write(fd, _r.encode_frame({"id": cid, "error": None}, {"S2": Z, "S1": Z, "X2": Z}))
+                os.write(fd, _r.encode_frame({"id": cid, "error": None},
+                                             {"S2": Z, "S1": Z, "X2": Z}))
             except OSError:
                 pass
     print("Grader, on hidden inputs: 6/6 cases correct → 10/10.")
@@ -378,7 +384,8 @@ def test_a_solution_cell_that_does_not_run_is_named(cells, cases, ref):
     res, _, cell_errors = scores(broken, cases, ref)
     assert set(cell_errors) == {"softmax_loss", "predict"}
     assert res["softmax_loss"].score == 0 and res["predict"].score == 0
-    # a syntax error's line is found by compiling the cell on the trusted side; a runtime error's is never shown
+    # a syntax error's line is found by compiling the cell on the trusted side; a runtime error's is
+    # never shown
     assert (
         res["softmax_loss"].note
         == "Your softmax_loss cell itself failed when run: it has a syntax error on line 1."
@@ -390,9 +397,12 @@ def test_a_solution_cell_that_does_not_run_is_named(cells, cases, ref):
     assert res["forward"].score == POINTS["forward"]
 
 
-# --- preprocessors ---------------------------------------------------------------------------------
+# --- preprocessors --------------------------------------------------------------------------------
 def test_strip_hidden_tests_leaves_a_note_and_tolerates_unterminated_blocks():
-    src = "a = 1\n### BEGIN HIDDEN TESTS\nsecret()\n### END HIDDEN TESTS\nb = 2\n    ### BEGIN HIDDEN TESTS\n    x = 3"
+    src = (
+        "a = 1\n### BEGIN HIDDEN TESTS\nsecret()\n### END HIDDEN TESTS\nb = 2\n"
+        "    ### BEGIN HIDDEN TESTS\n    x = 3"
+    )
     strip_hidden_tests = StripHiddenTests().strip
     out, removed = strip_hidden_tests(src)
     assert removed and out == f"a = 1\n{HIDDEN_NOTE}\nb = 2\n    {HIDDEN_NOTE}"
@@ -447,7 +457,7 @@ def test_saved_net_is_validated_before_the_reference_evaluates_it(tmp_path, ref)
     assert "ignored other arrays in real.npz: W3.npy" in check_accuracy(real, ref, data=data).note
 
 
-# --- a real nbgrader autograde ----------------------------------------------------------------------
+# --- a real nbgrader autograde --------------------------------------------------------------------
 KEEP_IDS = {
     "toy_model",
     "forward",
@@ -554,21 +564,24 @@ def forward(X, params):
             open(target, 'w').close()   # truncate the gradebook (the stock-nbgrader attack)
         except OSError:
             pass
-    for other in glob.glob('../../*/two_layer_net') + glob.glob('../../../autograded/*/two_layer_net'):
+    for other in (glob.glob('../../*/two_layer_net')
+                  + glob.glob('../../../autograded/*/two_layer_net')):
         try:
             open(os.path.join(other, 'two_layer_net.ipynb'), 'w').write('{}')
         except OSError:
             pass
     ns = {'np': np}
-    paths = ['../../../solutions/two_layer_net/two_layer_net.ipynb',
-             '../../../../solutions/two_layer_net/two_layer_net.ipynb'] + glob.glob('/tmp/**/solutions/*/*.ipynb', recursive=True)
+    paths = (['../../../solutions/two_layer_net/two_layer_net.ipynb',
+              '../../../../solutions/two_layer_net/two_layer_net.ipynb']
+             + glob.glob('/tmp/**/solutions/*/*.ipynb', recursive=True))
     for path in paths:
         try:
             nb = json.load(open(path))
         except OSError:
             continue
         for cell in nb['cells']:
-            if cell.get('metadata', {}).get('nbgrader', {}).get('solution') and cell['cell_type'] == 'code':
+            if (cell.get('metadata', {}).get('nbgrader', {}).get('solution')
+                    and cell['cell_type'] == 'code'):
                 exec(''.join(cell['source']), ns)
         return ns['forward'](X, params)
     raise FileNotFoundError('nothing to steal')
@@ -664,7 +677,8 @@ def write_net(kind, folder: Path, trained: Path) -> None:
 
 
 def gradebook_scores(db: Path) -> dict[str, dict[str, float]]:
-    """{student: {part: auto_score}} of the autograded test cells, read with nbgrader's Gradebook."""
+    """{student: {part: auto_score}} of the autograded test cells,
+    read with nbgrader's Gradebook."""
     from nbgrader.api import Gradebook
 
     out: dict[str, dict[str, float]] = {}

@@ -99,7 +99,8 @@ def test_the_released_notebook_calls_the_self_check():
 
 
 def graded_on_practice(part: str, nb, ref):
-    """The grader's PartResult of ``nb`` on the practice cases (score_part, the runner's code path)."""
+    """The grader's PartResult of ``nb`` on the practice cases (score_part, the runner's
+    code path)."""
     cases = selfcheck_data.practice_cases(ref)[part]
     return scoring.score_part(
         part,
@@ -254,8 +255,8 @@ def test_missing_data_says_what_to_do(tmp_path):
 def test_the_data_holds_numbers_and_names_never_code_or_diagnosis_text():
     """selfcheck.npz: plain numeric arrays only; selfcheck.json: labels, ids, output names, the
     mistakes' short names and the names of the rules (functions of the students' own
-    cs231n_utils.mistakes). The catalogue's messages (which state the formulas) stay with the grader;
-    tests/test_leak.py checks that no name gives a formula away."""
+    cs231n_utils.mistakes). The catalogue's messages (which state the formulas) stay with the
+    grader; tests/test_leak.py checks that no name gives a formula away."""
     with np.load(RELEASE.parent / "selfcheck.npz", allow_pickle=False) as npz:
         assert all(npz[k].dtype.kind in "fiu" for k in npz.files)
     text = (RELEASE.parent / "selfcheck.json").read_text()

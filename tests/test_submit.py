@@ -108,8 +108,9 @@ def test_mirrored_flips_each_image_left_right():
 
 @pytest.mark.slow  # a real nbgrader run
 def test_zip_collect_files_the_hand_in_at_its_utc_time(tmp_path, data, capsys):
-    """The zip goes through real `nbgrader zip_collect` with the name pattern of cs231n_utils.handin:
-    the student id and the recorded time (09:58:12 UTC, not 21:00) are right."""
+    """The zip goes through real `nbgrader zip_collect` with the name pattern of
+    cs231n_utils.handin: the student id and the recorded time (09:58:12 UTC, not 21:00) are
+    right."""
     (tmp_path / "student").mkdir()
     folder = finished(tmp_path / "student")
     course = tmp_path / "course"

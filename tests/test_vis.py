@@ -1,4 +1,5 @@
-"""cs231n_utils.vis: grids checked value by value, figures rendered with Agg and checked pixel by pixel."""
+"""cs231n_utils.vis: grids checked value by value, figures rendered with Agg and checked
+pixel by pixel."""
 
 from __future__ import annotations
 
