@@ -120,7 +120,7 @@ def main() -> int:
                         float(re.search(r"canary: full autograded points in ([\d.]+) s", out)[1])
                     )
                     writing.append(float(re.search(r"coordinator writing ([\d.]+) s", out)[1]))
-                    rss.append(float(re.search(r"peak worker memory (\d+) MB", out)[1]))
+                    rss.append(re.search(r"peak worker memory (\d+)( MB \(.*?\))", out).groups())
                 print(
                     f"  round {r + 1}/{args.rounds} {kind:8s}: {wall:7.1f} s for {n} submissions",
                     flush=True,
@@ -136,8 +136,9 @@ def main() -> int:
         f"({60 * n / tp:.1f} submissions/min): {ts / tp:.2f}x   goal >= 1.7x"
     )
     print(
-        f"peak memory: worker process {max(rss):.0f} MB (goal <= 1024 MB); largest process started "
-        f"here (serial nbgrader or the coordinator) {serial_rss:.0f} MB"
+        f"peak memory per worker: {''.join(max(rss, key=lambda r: int(r[0])))} (goal <= 1024 MB); "
+        f"largest single process started here (serial nbgrader, a kernel or the coordinator) "
+        f"{serial_rss:.0f} MB"
     )
     print(
         f"model T = t_c + max(n t_w / W, n t_rec): t_c {t_c:.1f} s, t_w {t_w:.2f} s, "
