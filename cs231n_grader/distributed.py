@@ -318,8 +318,7 @@ def grade_course(
         "skipped": len(selected) - len(todo),
         "seconds": 0.0,
         "writing_seconds": 0.0,
-        "peak_rss_bytes": 0,  # a worker process alone
-        "peak_child_rss_bytes": 0,  # the largest process a worker started (kernel, sealed runner)
+        "peak_rss_bytes": 0,
     }
     if not todo:
         summary["seconds"] = time.monotonic() - started
@@ -393,8 +392,7 @@ def grade_course(
                 remove_autograded(cd, assignment, graded.student)
                 summary["failed"][graded.student] = failure_reason(graded)
             summary["writing_seconds"] += time.monotonic() - t0
-            for key in ("peak_rss_bytes", "peak_child_rss_bytes"):
-                summary[key] = max(summary[key], getattr(graded, key))
+            summary["peak_rss_bytes"] = max(summary["peak_rss_bytes"], graded.peak_rss_bytes)
             bar.set_postfix_str(graded.student[:24])
             bar.update(1)
             submit_next()
@@ -435,10 +433,8 @@ def summary_text(summary: dict, workers: int) -> str:
     ]
     if n or summary["failed"]:
         lines.append(
-            f"  coordinator writing {summary['writing_seconds']:.1f} s; peak worker memory "
-            f"{(summary['peak_rss_bytes'] + summary['peak_child_rss_bytes']) / 2**20:.0f} MB "
-            f"(worker process {summary['peak_rss_bytes'] / 2**20:.0f} MB + the largest kernel "
-            f"or sealed runner it started {summary['peak_child_rss_bytes'] / 2**20:.0f} MB)"
+            f"  coordinator writing {summary['writing_seconds']:.1f} s; peak memory of a worker "
+            f"process {summary['peak_rss_bytes'] / 2**20:.0f} MB (its kernels not counted)"
         )
     lines += [
         f"  failed {student}: {reason}" for student, reason in sorted(summary["failed"].items())

@@ -85,7 +85,6 @@ class Graded:
     seconds: float = 0.0
     worker: str = ""
     peak_rss_bytes: int = 0  # the worker process's peak resident memory so far
-    peak_child_rss_bytes: int = 0  # the largest process it started so far (kernel, sealed runner)
 
     @property
     def ok(self) -> bool:
@@ -461,7 +460,6 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
             out.files = _files_with_modes(dest)
     out.seconds = time.monotonic() - started
     out.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    out.peak_child_rss_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return out
 
 

@@ -83,6 +83,7 @@ def get_cifar10_data(
     dtype=np.float32,
     data_dir=None,
     cache=True,
+    train_sample=None,
 ) -> dict:
     """CIFAR-10 split and preprocessed the CS231n way, memory-frugally.
 
@@ -103,6 +104,10 @@ def get_cifar10_data(
     memory-mapped, so a warm call takes well under a second and peaks near the size of the result.
     The cache is rebuilt when a source batch changes; if ``data_dir`` is read-only an existing
     cache is still used and a missing one is simply not written.
+
+    ``train_sample=k`` returns only the first ``k`` training images as ``X_train``/``y_train``
+    (the mean image is still that of all ``num_training``, so every set is preprocessed exactly
+    as without it): ~600 MB less memory when the full float training set is not needed.
     """
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
@@ -113,6 +118,7 @@ def get_cifar10_data(
         ("num_training", num_training),
         ("num_validation", num_validation),
         ("num_test", num_test),
+        ("train_sample", num_training if train_sample is None else train_sample),
     ):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {val!r}.")
@@ -132,9 +138,10 @@ def get_cifar10_data(
         )
     mean = _mean_image(train_X[:num_training]) if subtract_mean else None
     val = slice(num_training, num_training + num_validation)
+    kept = num_training if train_sample is None else min(train_sample, num_training)
     return {
-        "X_train": _to_float(train_X[:num_training], mean, dtype),
-        "y_train": np.array(train_y[:num_training], dtype=np.int64),
+        "X_train": _to_float(train_X[:kept], mean, dtype),
+        "y_train": np.array(train_y[:kept], dtype=np.int64),
         "X_val": _to_float(train_X[val], mean, dtype),
         "y_val": np.array(train_y[val], dtype=np.int64),
         "X_test": _to_float(test_X[:num_test], mean, dtype),

@@ -311,6 +311,19 @@ def test_get_data_matches_cs231n_float64_path_exactly(cifar_small_dir, tmp_path)
     )  # mean image of the training split removed
 
 
+def test_train_sample_keeps_the_full_split_preprocessing(cifar_small_dir, tmp_path):
+    d = copy_data(cifar_small_dir, tmp_path / "d")
+    full = cd.get_cifar10_data(**SPLIT, data_dir=d)
+    sample = cd.get_cifar10_data(**SPLIT, data_dir=d, train_sample=20)
+    assert sample["X_train"].shape == (20, 3072) and sample["y_train"].shape == (20,)
+    assert np.array_equal(sample["X_train"], full["X_train"][:20])  # the same mean subtracted
+    assert np.array_equal(sample["y_train"], full["y_train"][:20])
+    for k in ("X_val", "y_val", "X_test", "y_test"):
+        assert np.array_equal(sample[k], full[k]), k
+    more = cd.get_cifar10_data(**SPLIT, data_dir=d, train_sample=10**6)
+    assert np.array_equal(more["X_train"], full["X_train"])
+
+
 def test_no_mean_subtraction_gives_raw_pixels(cifar_small_dir, tmp_path):
     d = copy_data(cifar_small_dir, tmp_path / "d")
     got = cd.get_cifar10_data(**SPLIT, subtract_mean=False, data_dir=d)
@@ -402,6 +415,7 @@ def test_data_dir_may_be_the_batches_folder(cifar_small_dir, tmp_path):
         (dict(dtype=np.int32), "floating"),
         (dict(num_training=-1), "non-negative"),
         (dict(num_validation=10.0), "non-negative integer"),
+        (dict(train_sample=-5), "train_sample must be a non-negative integer"),
     ],
 )
 def test_bad_arguments(cifar_small_dir, tmp_path, kwargs, match):
