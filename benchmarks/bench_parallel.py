@@ -177,8 +177,9 @@ def main() -> int:
         f"({60 * n / tp:.1f} submissions/min): {ts / tp:.2f}x   goal >= 1.7x"
     )
     print(
-        f"peak memory of one grader (process tree, RSS summed): a worker {peak['parallel'] / 2**20:.0f} MB "
-        f"(goal <= 1024 MB), serial nbgrader {peak['serial'] / 2**20:.0f} MB"
+        "peak memory of one grader (process tree, RSS summed): "
+        f"a worker {peak['parallel'] / 2**20:.0f} MB (goal <= 1024 MB), "
+        f"serial nbgrader {peak['serial'] / 2**20:.0f} MB"
     )
     print(
         f"model T = t_c + max(n t_w / W, n t_rec): t_c {t_c:.1f} s, t_w {t_w:.2f} s, "
