@@ -28,7 +28,7 @@ test: data                          ## set up, fetch data, run the whole test su
 
 # The tiers are markers assigned in tests/conftest.py.
 test-fast: setup                    ## the quick tier: no download, no bubblewrap, under a minute
-	$(PY) -m pytest -m "not slow and not data and not sandbox and not browser and not postgres"
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=10 -m "not slow and not data and not sandbox and not browser and not postgres"
 
 lint: setup                         ## the style gate CI runs (ruff, configured in pyproject.toml)
 	$(VENV)/bin/ruff check .

@@ -46,6 +46,8 @@ FIXTURE_TIERS = {
     "cifar_full_dir": ("data", "slow"),
     "full_run": ("data", "slow"),  # test_notebook: the whole solution notebook on CIFAR-10
     "toy_runs": ("slow",),  # test_notebook: kernels run the toy sections
+    "bundle": ("slow",),  # test_leak: the student bundle built for real (a wheel, a release)
+    "mutation_results": ("slow",),  # test_fairness: every mutant graded
     "sealed_cases": ("sandbox",),  # test_diagnose: solution cells graded in the sandbox
     "browser": ("browser",),
     "chromium": ("browser",),
@@ -56,6 +58,10 @@ FIXTURE_TIERS = {
 SLOW_TESTS = {
     "test_student_version_matches_fresh_generation",  # nbgrader generate_assignment
     "test_nbgrader_cli_is_0_9",  # `nbgrader --version` alone takes 6 s of CPU
+    # nbgrader release / autograde / feedback runs
+    "test_delimiters_configured_on_clear_hidden_tests_hold_at_release_autograde_and_feedback",
+    "test_a_failed_release_keeps_the_committed_one",
+    "test_nbgrader_works_without_activating_the_venv",
 }
 
 
