@@ -48,8 +48,7 @@ def evaluation_data(data_dir: str | None = None) -> dict[str, np.ndarray]:
     training images, cached per data folder."""
     from cs231n_utils.data import get_cifar10_data  # local: loading CIFAR-10 is only for this part
 
-    data = get_cifar10_data(data_dir=data_dir, train_sample=TRAIN_SAMPLE)  # not 600 MB of train
-    return {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")}
+    return get_cifar10_data(data_dir=data_dir, train_sample=TRAIN_SAMPLE)  # not 600 MB of train
 
 
 def split_accuracies(net: dict, ref, data: dict) -> dict[str, float]:
