@@ -40,6 +40,16 @@ from cs231n_grader import task
 
 CANARY_ID = "cs231n-canary"
 EXIT_OK, EXIT_FAILED, EXIT_GRADER = 0, 1, 2
+#: Dask's housekeeping, made rarer: by default every worker samples its running task's stack every
+#: 10 ms and every process ticks its event loop every 20 ms; an idle 2-worker LocalCluster then
+#: burns a quarter of a core (measured), taken from the kernels when every core grades. The same
+#: settings as environment variables for `dask worker`: docs/INSTRUCTORS.md.
+QUIET_DASK = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 class Stop(RuntimeError):
@@ -265,6 +275,7 @@ def make_client(workers: int | None, scheduler: str | None):
     single-threaded worker processes (default: one per core)."""
     import logging
 
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
@@ -278,14 +289,15 @@ def make_client(workers: int | None, scheduler: str | None):
             ) from None
         return client
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    return Client(cluster)
+    with dask.config.set(QUIET_DASK):  # read by the scheduler and passed on to the workers
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        return Client(cluster)
 
 
 def n_workers(client) -> int:
@@ -305,101 +317,135 @@ def grade_course(
 ) -> dict:
     """Grade every selected submission of ``assignment`` on ``client``; returns the summary dict
     {graded, failed: {student: reason}, skipped, seconds}. Raises Stop on the grader's fault."""
-    from dask.distributed import as_completed
-    from tqdm import tqdm
-
     started = time.monotonic()
     release = task.load_release(cd, config, assignment)
     selected = find_submissions(cd, assignment, students)
     todo = [s for s in selected if needs_grading(cd, assignment, s, force)]
-    summary = {
-        "graded": [],
-        "failed": {},
-        "skipped": len(selected) - len(todo),
-        "seconds": 0.0,
-        "writing_seconds": 0.0,
-        "peak_rss_bytes": 0,
-    }
-    if not todo:
-        summary["seconds"] = time.monotonic() - started
-        return summary
-    shared = (
-        release  # sent with each task (~100 kB), never scattered: a lost replica would cancel tasks
-    )
-    if canary:
-        say(
-            "canary: grading the reference solution on the cluster "
-            f"({n_workers(client)} workers) ..."
-        )
-        result = _result(
-            client.submit(
-                task.grade_submission,
-                shared,
-                canary_submission(cd, release),
-                key=f"grade-{CANARY_ID}-{uuid.uuid4().hex}",
-                pure=False,
-            )
-        )
-        problem = canary_problem(result, release.spec)
-        if problem:
-            raise Stop(f"canary failed, so no grade was written: {problem}")
-        say(f"canary: full autograded points in {result.seconds:.1f} s on {result.worker}")
-    window = 2 * n_workers(client)
-    pending = iter(todo)
-    running = as_completed()
-
-    def submit_next() -> bool:
-        student = next(pending, None)
-        if student is None:
-            return False
-        running.add(
-            client.submit(
-                task.grade_submission,
-                shared,
-                load_submission(cd, assignment, student),
-                key=f"grade-{student}-{uuid.uuid4().hex}",
-                pure=False,
-            )
-        )
-        return True
-
-    for _ in range(window):
-        submit_next()
-    bar = tqdm(
-        total=len(todo),
-        unit="sub",
-        desc=f"autograde {assignment}",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
+    run = Run(cd, release, client, todo, progress)
+    run.summary["skipped"] = len(selected) - len(todo)
     try:
-        for future in running:
-            graded = _result(future)
-            if graded.grader_fault:
-                for other in running.futures:
-                    other.cancel()
-                raise Stop(
-                    f"{graded.worker} could not grade ({graded.student}), the grader's own fault; "
-                    f"grading stopped (grades already written are valid): {graded.error}"
-                )
-            t0 = time.monotonic()
-            if graded.ok:
-                record(cd.db_url, cd.course_id, assignment, graded)
-                write_autograded(cd, assignment, graded)
-                summary["graded"].append(graded.student)
-            else:
-                remove_autograded(cd, assignment, graded.student)
-                summary["failed"][graded.student] = failure_reason(graded)
-            summary["writing_seconds"] += time.monotonic() - t0
-            summary["peak_rss_bytes"] = max(summary["peak_rss_bytes"], graded.peak_rss_bytes)
-            bar.set_postfix_str(graded.student[:24])
-            bar.update(1)
-            submit_next()
+        if todo:
+            run.grade(canary)
     finally:
-        bar.close()
-        summary["seconds"] = time.monotonic() - started
-    return summary
+        run.summary["seconds"] = time.monotonic() - started
+    return run.summary
+
+
+class Run:
+    """One grading run: a bounded window of tasks in flight, results written as they arrive.
+
+    With a canary, the reference solution runs first (highest priority) while the other workers
+    already grade students; their results are held, nothing written, until the canary passed."""
+
+    def __init__(self, cd, release: task.Release, client, todo: list[str], progress: bool):
+        from dask.distributed import as_completed
+
+        self.cd, self.release, self.client = cd, release, client
+        self.pending = iter(todo)
+        self.running = as_completed()
+        self.held: list[task.Graded] | None = None  # a list while the canary runs
+        self.summary = {
+            "graded": [],
+            "failed": {},
+            "skipped": 0,
+            "seconds": 0.0,
+            "writing_seconds": 0.0,
+            "peak_rss_bytes": 0,
+        }
+        self.n, self.progress = len(todo), progress
+
+    def submit(self, submission: task.Submission, priority: int = 0):
+        """One task in flight; the release is sent with each (~100 kB), never scattered: a lost
+        replica would cancel tasks."""
+        future = self.client.submit(
+            task.grade_submission,
+            self.release,
+            submission,
+            key=f"grade-{submission.student}-{uuid.uuid4().hex}",
+            pure=False,
+            priority=priority,
+        )
+        self.running.add(future)
+        return future
+
+    def submit_next(self) -> None:
+        student = next(self.pending, None)
+        if student is not None:
+            self.submit(load_submission(self.cd, self.release.assignment, student))
+
+    def grade(self, canary: bool) -> None:
+        """Keep two tasks per worker in flight until every submission is written."""
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=self.n,
+            unit="sub",
+            desc=f"autograde {self.release.assignment}",
+            disable=not self.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        canary_future = None
+        if canary:
+            say(
+                f"canary: grading the reference solution on the cluster "
+                f"({n_workers(self.client)} workers); students' results are held until it passes"
+            )
+            self.held = []
+            canary_future = self.submit(canary_submission(self.cd, self.release), priority=1)
+        for _ in range(2 * n_workers(self.client)):
+            self.submit_next()
+        try:
+            for future in self.running:
+                graded = _result(future)
+                if future is canary_future:
+                    self.canary_passed(graded)
+                elif graded.grader_fault:
+                    raise self.stop(
+                        f"{graded.worker} could not grade ({graded.student}), the grader's own "
+                        f"fault; grading stopped (grades already written are valid): "
+                        f"{graded.error}"
+                    )
+                elif self.held is not None:
+                    self.held.append(graded)
+                else:
+                    self.write(graded)
+                self.submit_next()
+        finally:
+            self.bar.close()
+
+    def canary_passed(self, graded: task.Graded) -> None:
+        """Stop unless the canary got every autograded point; else write the held results."""
+        if problem := canary_problem(graded, self.release.spec):
+            raise self.stop(f"canary failed, so no grade was written: {problem}")
+        self.bar.write(
+            f"canary: full autograded points in {graded.seconds:.1f} s on {graded.worker}",
+            file=sys.stderr,
+        )
+        held, self.held = self.held, None
+        for earlier in held:
+            self.write(earlier)
+
+    def stop(self, message: str) -> Stop:
+        for future in list(self.running.futures):  # it changes as they are cancelled
+            future.cancel()
+        return Stop(message)
+
+    def write(self, graded: task.Graded) -> None:
+        """Record one result (gradebook, then autograded folder) or its failure."""
+        cd, assignment, summary = self.cd, self.release.assignment, self.summary
+        t0 = time.monotonic()
+        if graded.ok:
+            record(cd.db_url, cd.course_id, assignment, graded)
+            write_autograded(cd, assignment, graded)
+            summary["graded"].append(graded.student)
+        else:
+            remove_autograded(cd, assignment, graded.student)
+            summary["failed"][graded.student] = failure_reason(graded)
+        summary["writing_seconds"] += time.monotonic() - t0
+        summary["peak_rss_bytes"] = max(summary["peak_rss_bytes"], graded.peak_rss_bytes)
+        self.bar.set_postfix_str(graded.student[:24])
+        self.bar.update(1)
 
 
 def _result(future) -> task.Graded:

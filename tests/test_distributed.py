@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from cs231n_grader import demo, samples
@@ -507,6 +508,20 @@ def test_canary_runner_broken_stops_before_any_grade(template, tmp_path):
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "runner cannot start even without any student code" in proc.stderr
     assert "pip install -e ." in proc.stderr
+    assert gradebook(sqlite(course)) == {} and not (course / "autograded").exists()
+
+
+def test_canary_short_of_points_stops_while_students_already_ran(template, tmp_path):
+    """Students are graded while the canary runs; none of their results is written when it fails
+    (here: the instructor's best_net.npz is an untrained net, short of the accuracy points)."""
+    course = copy_course(template, tmp_path / "course")
+    net = course / "solutions" / A / samples.NET_FILE
+    with np.load(net) as params:
+        np.savez(net, **{k: np.zeros_like(v) for k, v in params.items()})
+    proc = run(course, *AUTOGRADE, A, "--workers", "2", check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "canary failed, so no grade was written" in proc.stderr
+    assert "test_accuracy" in proc.stderr and "students' results are held" in proc.stderr
     assert gradebook(sqlite(course)) == {} and not (course / "autograded").exists()
 
 
