@@ -3,7 +3,10 @@
 nbgrader's Autograde copies every file of ``submitted/<student>/<assignment>/`` into ``autograded/``
 with ``shutil.copy`` (which follows links: a link to ``.grader_secret`` becomes a copy of the
 secret), chmods what it wrote (through links too), and reads the notebook wherever a link points; a
-FIFO hangs the copy and a 1,500-deep folder chain overflows every recursive walk. So, plugged in as
+FIFO hangs the copy and a 1,500-deep folder chain overflows every recursive walk; and formgrader
+serves every file of an autograded folder on the instructor's Jupyter origin
+(``/formgrader/submissions/<id>/<path>``), where a submitted web page's script could call the
+server's API with the instructor's rights. So, plugged in as
 nbgrader's ``pre_convert_hook`` (run per submission after nbgrader picks the folder, before it
 copies or reads anything)::
 
@@ -12,7 +15,8 @@ copies or reads anything)::
 
 :class:`Intake` moves everything a submission may not contain out of the folder into
 ``quarantine/<student>/<assignment>/`` (moved, never read, copied or followed; kept for the
-instructor): links, special files (FIFOs, sockets, devices), folders deeper than ``max_depth``,
+instructor): links, special files (FIFOs, sockets, devices), web pages and scripts a browser would
+run (HTML, SVG, XML, JavaScript: :func:`is_web_page`), folders deeper than ``max_depth``,
 entries beyond ``max_entries``, files over ``max_file_bytes`` or beyond ``max_total_bytes`` in all,
 and a notebook that is not a readable notebook of at most ``max_notebook_bytes``. A refused notebook
 is replaced by an empty notebook saying why (its autograded parts then score 0). Every reason is
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mimetypes
 import os
 import stat
 import time
@@ -47,6 +52,9 @@ MAX_REASONS = 20
 """Reasons named one by one; further set-aside entries are counted in one line."""
 _SEEN: set[str] = set()
 """Submission folders the intake has made safe in this process (SubmissionNotes checks it)."""
+WEB_SUFFIXES = (".html", ".htm", ".shtml", ".xhtml", ".xht", ".svg", ".svgz", ".xml", ".xsl")
+WEB_SUFFIXES += (".xslt", ".js", ".mjs")
+"""Suffixes of pages and scripts, whatever this machine's MIME table says."""
 
 
 @dataclass
@@ -87,6 +95,8 @@ class Intake:
                     continue  # checked (and if need be replaced) below
                 st = entry.stat(follow_symlinks=False)
                 why = self._breaks_rule(st, depth, total)
+                if why is None and stat.S_ISREG(st.st_mode) and is_web_page(entry.name):
+                    why = "is a web page or script (only notebooks and data files are graded)"
                 if why is None and kept < self.max_entries:
                     kept += 1
                     if stat.S_ISDIR(st.st_mode):
@@ -137,6 +147,18 @@ class Intake:
         reason = f"`{path.name}` {why}: it was set aside, and every autograded part scores 0"
         nbformat.write(placeholder(), path)
         return [reason]
+
+
+def is_web_page(name: str) -> bool:
+    """Whether a browser would render ``name`` as a page or run it, served by formgrader (Tornado's
+    static files take their type from :mod:`mimetypes`, as here)."""
+    mime = mimetypes.guess_type(name.lower(), strict=False)[0] or ""
+    return (
+        name.lower().endswith(WEB_SUFFIXES)
+        or "html" in mime
+        or "javascript" in mime
+        or mime.endswith(("/xml", "+xml", "/xsl", "xslt"))
+    )
 
 
 def notebook_problem(path: Path, max_bytes: int) -> str | None:

@@ -69,6 +69,25 @@ def test_intake_sets_links_special_files_and_deep_chains_aside(tmp_path, make_ch
     assert not list(kept.glob("*/*"))
 
 
+def test_intake_sets_web_pages_aside_wherever_they_are(tmp_path):
+    """formgrader serves every autograded file on the instructor's origin: no page, no script."""
+    folder = _submission(tmp_path)
+    (folder / "figs").mkdir()
+    pages = ["notes.html", "NOTES.HTM", "figs/plot.SVG", "figs/app.js", "feed.xml", "p.xhtml"]
+    for name in pages:
+        (folder / name).write_text("<script>fetch('/api/terminals', {method: 'POST'})</script>")
+    for name in ("best_net.npz", "notes.txt", "figs/helper.py", "figs/loss.png"):
+        (folder / name).write_bytes(b"kept")
+    intake.Intake()(notebooks=[str(folder / NOTEBOOK)])
+    left = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert left == sorted(
+        ["best_net.npz", "notes.txt", "figs/helper.py", "figs/loss.png", NOTEBOOK]
+    )
+    reasons = [r["reason"] for r in intake.recorded(folder)]
+    assert sorted(r.split("`")[1] for r in reasons) == sorted(pages)
+    assert all("is a web page or script" in r for r in reasons)
+
+
 def test_intake_bounds_file_count_and_bytes(tmp_path):
     folder = _submission(tmp_path)
     for i in range(100):
@@ -250,6 +269,7 @@ def _class(course: Path, release: Path, best: dict, make_chain) -> dict[str, Pat
     (linked / "host").symlink_to("/etc/shadow")
     (linked / "best_net.npz").unlink()
     (linked / "best_net.npz").symlink_to(course / "instructor_net.npz")
+    (linked / "notes.html").write_text("<script>fetch('/api/terminals', {method: 'POST'})</script>")
     nb_link = submit("d_notebook_link", untouched, net=False)
     (nb_link / NOTEBOOK).unlink()
     (nb_link / NOTEBOOK).symlink_to("../../../solutions/two_layer_net/two_layer_net.ipynb")
@@ -398,6 +418,7 @@ def test_honest_notebooks_ran_in_their_private_copy(attacked):
 def test_no_course_file_changed_or_copied(attacked):
     course = attacked["course"]
     assert attacked["after"] == attacked["before"]
+    assert not [p for p in (course / "autograded").rglob("*") if intake.is_web_page(p.name)]
     for folder in ("autograded", "feedback"):
         for p in (course / folder).rglob("*"):
             assert not p.is_symlink(), p
@@ -427,6 +448,7 @@ def test_every_set_aside_item_is_explained_to_its_student(attacked):
 
     assert "`secret` is a link" in first_cell("c_placed_links")
     assert "`best_net.npz` is a link" in first_cell("c_placed_links")
+    assert "`notes.html` is a web page or script" in first_cell("c_placed_links")
     assert "`two_layer_net.ipynb` cannot be opened as a plain file" in first_cell("d_notebook_link")
     assert "repeats grade_id 'predict'" in first_cell("e_copied_cell")
     assert "malformed nbgrader metadata" in first_cell("f_broken_metadata")

@@ -633,31 +633,6 @@ STUDENTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def trained_net(ref, tmp_path_factory, cifar_full_dir):
-    """A real (short) training run of the reference on CIFAR-10: weights that really classify."""
-    from cs231n_utils.data import get_cifar10_data
-
-    data = get_cifar10_data(data_dir=cifar_full_dir)
-    params = ref.init_params(3072, 50, 10, std=1e-4, seed=0, dtype=np.float32)
-    ref.train(
-        params,
-        data["X_train"],
-        data["y_train"],
-        data["X_val"],
-        data["y_val"],
-        learning_rate=1e-3,
-        learning_rate_decay=0.95,
-        reg=0.25,
-        num_iters=300,
-        batch_size=200,
-        seed=0,
-    )
-    path = tmp_path_factory.mktemp("net") / "best_net.npz"
-    np.savez(path, **params)
-    return path
-
-
 def write_net(kind, folder: Path, trained: Path) -> None:
     if kind == "trained":
         shutil.copy(trained, folder / "best_net.npz")
