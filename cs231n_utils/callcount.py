@@ -12,14 +12,20 @@ function object runs the same code and is counted too.
     ...     grads = backward(P, y, cache, params, reg)
     >>> calls[0]          # forward() ran this many times during the block
 
-A block whose code removed or replaced the hook (``sys.setprofile``) counts as one call more: the
-count could not be trusted.
+A block whose code set, removed or replaced a profile hook counts as one call more: the count
+could not be trusted. An audit hook (PEP 578, installed once per process: audit hooks cannot be
+removed) sees every ``sys.setprofile`` however it is reached -- an alias, ``map()``, ``ctypes``'
+``PyEval_SetProfile`` -- so a hook saved and restored within the block is caught too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+
+_ACTIVE: list[list] = []
+"""One ``[tampered]`` flag per block running now (in any thread)."""
+_AUDITING = [False]
 
 
 def _code(function):
@@ -40,11 +46,27 @@ def calls_counted(functions, calls: list):
         if event == "call" and frame.f_code in codes:
             calls[0] += 1
 
-    previous = sys.getprofile()
+    if not _AUDITING[0]:
+        sys.addaudithook(_audit)
+        _AUDITING[0] = True
+    previous, tampered = sys.getprofile(), [False]
     sys.setprofile(profile)
+    _ACTIVE.append(tampered)
     try:
         yield
     finally:
-        if sys.getprofile() is not profile:
+        _ACTIVE.remove(tampered)
+        if tampered[0] or sys.getprofile() is not profile:
             calls[0] += 1  # the block's code touched the hook: its count is not to be trusted
         sys.setprofile(previous)
+
+
+_OWN = calls_counted.__wrapped__.__code__  # its own sys.setprofile calls are not tampering
+
+
+def _audit(event: str, args) -> None:
+    """Audit hook: ``sys.setprofile`` reached by anyone but :func:`calls_counted` while blocks
+    run marks each of them tampered."""
+    if event == "sys.setprofile" and _ACTIVE and sys._getframe(1).f_code is not _OWN:
+        for tampered in _ACTIVE:
+            tampered[0] = True

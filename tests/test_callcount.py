@@ -40,6 +40,43 @@ def test_a_block_that_removes_the_hook_counts_as_a_call():
     assert calls[0] == 1 and sys.getprofile() is None
 
 
+def test_a_block_that_saves_and_restores_the_hook_counts_as_a_call_however_it_does_it():
+    import ctypes
+
+    set_profile = ctypes.pythonapi.PyEval_SetProfile
+    set_profile.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+    def save_restore():
+        saved = sys.getprofile()
+        sys.setprofile(None)
+        helper(1)
+        sys.setprofile(saved)
+
+    def through_map():
+        saved = sys.getprofile()
+        list(map(sys.setprofile, [None]))
+        helper(1)
+        list(map(sys.setprofile, [saved]))
+
+    def through_ctypes():
+        saved = sys.getprofile()
+        set_profile(None, None)
+        helper(1)
+        functools.partial(sys.setprofile, saved)()
+
+    for evade in (save_restore, through_map, through_ctypes):
+        calls = [0]
+        with calls_counted([helper], calls):
+            evade()
+        assert calls[0] == 1, evade.__name__
+        assert sys.getprofile() is None
+    calls, inner = [0], [0]
+    with calls_counted([helper], calls):  # nested blocks are not tampering
+        with calls_counted([helper], inner):
+            pass
+    assert calls == [0] and inner == [0]
+
+
 def test_numeric_helpers_are_counted_even_when_imported_inside_the_function():
     def factors(x, y, params):
         from cs231n_utils.gradient_check import eval_numerical_jacobian as J
