@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import socket
 import stat
 import tempfile
@@ -407,7 +408,7 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
     started = time.monotonic()
     out = Graded(student=submission.student, worker=f"{socket.gethostname()}:{os.getpid()}")
     log_text = io.StringIO()
-    with _ONE_AT_A_TIME, tempfile.TemporaryDirectory(prefix="cs231n-task-") as tmp:
+    with _ONE_AT_A_TIME, tempfile.TemporaryDirectory(prefix=task_dir_prefix()) as tmp:
         root = Path(tmp)
         try:
             student = check_student_id(submission.student)
@@ -461,6 +462,37 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
     out.seconds = time.monotonic() - started
     out.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     return out
+
+
+TASK_DIR = "cs231n-task-"
+
+
+def task_dir_prefix() -> str:
+    """The prefix of this process's throwaway courses (``cs231n-task-<pid>-``). The first call
+    in a process deletes those of dead processes in the temporary folder: a worker killed
+    mid-task (SIGKILL, out of memory) cannot clean up after itself."""
+    if not _SWEPT:
+        _SWEPT.append(True)
+        for path in Path(tempfile.gettempdir()).glob(TASK_DIR + "*-*"):
+            pid = path.name[len(TASK_DIR) :].split("-", 1)[0]
+            st = path.lstat()
+            if pid.isdigit() and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+                if not _alive(int(pid)):
+                    shutil.rmtree(path, ignore_errors=True)
+    return f"{TASK_DIR}{os.getpid()}-"
+
+
+_SWEPT: list[bool] = []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def grader_fault_message(log: str) -> str:

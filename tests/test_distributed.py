@@ -102,6 +102,25 @@ def test_submission_files_are_regular_files_that_stay_in_their_folder(tmp_path):
             task.check_student_id(bad)
 
 
+def test_throwaway_courses_of_dead_workers_are_swept(tmp_path, monkeypatch):
+    """A worker killed mid-task leaves its throwaway course (the source notebook included) in the
+    temporary folder; the next process to grade deletes it, and only it."""
+    from cs231n_grader import task
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(task, "_SWEPT", [])
+    stale = tmp_path / f"{task.TASK_DIR}{dead.pid}-abc"
+    (stale / "source").mkdir(parents=True)
+    live = tmp_path / f"{task.TASK_DIR}{os.getppid()}-def"
+    live.mkdir()
+    other = tmp_path / f"{task.TASK_DIR}{dead.pid}-file"
+    other.write_text("not a folder")
+    assert task.task_dir_prefix() == f"{task.TASK_DIR}{os.getpid()}-"
+    assert not stale.exists() and live.is_dir() and other.is_file()
+
+
 # --- courses --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def template(cifar_full_dir, tmp_path_factory) -> Path:
