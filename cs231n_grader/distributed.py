@@ -272,7 +272,8 @@ def verdict_notes(graded: task.Graded) -> list[str]:
 # --- the cluster --------------------------------------------------------------------------------
 def make_client(workers: int | None, scheduler: str | None):
     """A Dask client: on ``scheduler`` (an existing cluster), else a LocalCluster of ``workers``
-    single-threaded worker processes (default: one per core)."""
+    single-threaded worker processes (default: one per core). The workers start importing what a
+    grading task needs (:func:`task.warm_up`) while this process reads the course."""
     import logging
 
     import dask
@@ -287,6 +288,7 @@ def make_client(workers: int | None, scheduler: str | None):
                 f"no Dask cluster with workers at {scheduler} ({exc}): start `dask scheduler` "
                 "and `dask worker <address> --nthreads 1`, or drop --scheduler"
             ) from None
+        client.run(warm_up_worker, wait=False)
         return client
     n = workers or os.cpu_count() or 1
     with dask.config.set(QUIET_DASK):  # read by the scheduler and passed on to the workers
@@ -297,7 +299,17 @@ def make_client(workers: int | None, scheduler: str | None):
             dashboard_address=None,
             silence_logs=logging.ERROR,
         )
-        return Client(cluster)
+        client = Client(cluster)
+    client.run(warm_up_worker, wait=False)
+    return client
+
+
+async def warm_up_worker() -> None:
+    """Run on each worker by :func:`make_client` without waiting: :func:`task.warm_up` in a
+    thread, so the worker's event loop keeps answering the scheduler."""
+    import asyncio
+
+    await asyncio.to_thread(task.warm_up)
 
 
 def n_workers(client) -> int:
@@ -526,8 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cs231n-autograde``."""
     args, nbgrader_args = parse_args(argv)
     try:
-        cd, config = task.load_course(".", nbgrader_args)
         if args.json is not None:
+            cd, config = task.load_course(".", nbgrader_args)
             verdict = task.grade_folder(args.json, args.assignment, course=(cd, config))
             print(json.dumps(verdict, indent=2, default=str))
             return (
@@ -540,8 +552,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.assignment:
             say("cs231n-autograde: name the assignment, e.g. `cs231n-autograde two_layer_net`")
             return EXIT_FAILED
-        client = make_client(args.workers, args.scheduler)
+        client = make_client(args.workers, args.scheduler)  # its workers warm up meanwhile
         try:
+            cd, config = task.load_course(".", nbgrader_args)
             summary = grade_course(
                 cd,
                 config,

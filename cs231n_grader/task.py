@@ -464,6 +464,32 @@ def grade_submission(release: Release, submission: Submission) -> Graded:
     return out
 
 
+def warm_up() -> float:
+    """Import what a grading task needs (nbgrader, nbconvert, the kit's preprocessors) so that a
+    fresh worker's first task does not wait for it; returns the seconds it took."""
+    import importlib
+
+    started = time.monotonic()
+    for module in WARM_UP_MODULES:
+        importlib.import_module(module)
+    return time.monotonic() - started
+
+
+#: what unpickling a Release (its nbgrader config names the kit's plug-ins) and Autograde import
+WARM_UP_MODULES = (
+    "nbgrader.converters",
+    "nbgrader.api",
+    "nbclient",
+    "cs231n_grader.execute",
+    "cs231n_grader.intake",
+    "cs231n_grader.preprocessors",
+    "cs231n_grader.sealed",
+    "cs231n_grader.feedback",
+    "cs231n_grader.course",
+    "cs231n_grader.release",
+    "cs231n_grader.cellmeta",
+    "cs231n_grader.safehtml",
+)
 TASK_DIR = "cs231n-task-"
 
 
