@@ -8,11 +8,12 @@ Run from the course root, like nbgrader (it reads ``nbgrader_config.py`` the sam
 ``--Class.trait=value`` options are nbgrader's). The coordinator
 
 1. reads the assignment's rows from the gradebook and its source folder (:class:`task.Release`);
-2. grades a **canary** first, the reference solution as a submission, through the same task;
-   unless it gets every autograded point (CIFAR-10 missing, sandbox or runner broken, broken
-   install ...) it stops before writing any grade, says what is wrong and exits 2;
+2. grades a **canary**, the reference solution as a submission, through the same task, first in
+   the queue; unless it gets every autograded point (CIFAR-10 missing, sandbox or runner broken,
+   broken install ...) it stops before writing any grade, says what is wrong and exits 2;
 3. sends one task per submission to Dask workers (a ``LocalCluster`` of one single-threaded
-   worker process per core, or the cluster at ``--scheduler``), a bounded number in flight;
+   worker process per core, or the cluster at ``--scheduler``), a bounded number in flight,
+   beside the canary: results that arrive before the canary's are held, not written;
 4. as results arrive, records each in ONE gradebook transaction (what ``nbgrader autograde``
    records) and then writes ``autograded/<student>/<assignment>/`` (atomically renamed), so a
    folder there means "recorded" and a re-run skips it unless ``--force`` (resume);
