@@ -25,7 +25,7 @@ from cs231n_grader import samples
 from cs231n_grader.cases import make_cases
 from cs231n_grader.cells import sealed_cells
 from cs231n_grader.parts import CALLED_PARTS, DEFAULT_POINTS
-from cs231n_grader.reference import default_notebook, load_reference, repo_root
+from cs231n_grader.reference import default_notebook, repo_root
 from cs231n_grader.sandbox import sandbox_available
 from cs231n_grader.scoring import score_part
 from cs231n_grader.sealed import run_sealed
@@ -37,11 +37,6 @@ E, New = samples.Edit, samples.NewCell
 pytestmark = pytest.mark.skipif(
     not sandbox_available()[0], reason=f"no sandbox: {sandbox_available()[1]}"
 )
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference()
 
 
 @pytest.fixture(scope="module")
