@@ -52,8 +52,10 @@ MAX_REASONS = 20
 """Reasons named one by one; further set-aside entries are counted in one line."""
 _SEEN: set[str] = set()
 """Submission folders the intake has made safe in this process (SubmissionNotes checks it)."""
-WEB_SUFFIXES = (".html", ".htm", ".shtml", ".xhtml", ".xht", ".svg", ".svgz", ".xml", ".xsl")
-WEB_SUFFIXES += (".xslt", ".js", ".mjs")
+WEB_SUFFIXES = (
+    *(".html", ".htm", ".shtml", ".xhtml", ".xht", ".svg", ".svgz"),
+    *(".xml", ".xsl", ".xslt", ".js", ".mjs"),
+)
 """Suffixes of pages and scripts, whatever this machine's MIME table says."""
 
 
@@ -94,9 +96,7 @@ class Intake:
                 if depth == 0 and entry.name in notebook_names:
                     continue  # checked (and if need be replaced) below
                 st = entry.stat(follow_symlinks=False)
-                why = self._breaks_rule(st, depth, total)
-                if why is None and stat.S_ISREG(st.st_mode) and is_web_page(entry.name):
-                    why = "is a web page or script (only notebooks and data files are graded)"
+                why = self._breaks_rule(entry.name, st, depth, total)
                 if why is None and kept < self.max_entries:
                     kept += 1
                     if stat.S_ISDIR(st.st_mode):
@@ -119,8 +119,8 @@ class Intake:
             reasons += self._check_notebook(folder, folder / name)
         return reasons
 
-    def _breaks_rule(self, st: os.stat_result, depth: int, total: int) -> str | None:
-        """Why an entry (its lstat, its depth below the folder) may not stay (None: it may)."""
+    def _breaks_rule(self, name: str, st: os.stat_result, depth: int, total: int) -> str | None:
+        """Why an entry (its name, lstat, depth below the folder) may not stay (None: it may)."""
         if stat.S_ISLNK(st.st_mode):
             return "is a link (only plain files are graded)"
         if stat.S_ISDIR(st.st_mode):
@@ -135,6 +135,8 @@ class Intake:
             return f"is larger than {format_bytes(self.max_file_bytes)}"
         if total + st.st_size > self.max_total_bytes:
             return f"would make the submission larger than {format_bytes(self.max_total_bytes)}"
+        if is_web_page(name):
+            return "is a web page or script (only notebooks and data files are graded)"
         return None
 
     def _check_notebook(self, folder: Path, path: Path) -> list[str]:
@@ -152,9 +154,10 @@ class Intake:
 def is_web_page(name: str) -> bool:
     """Whether a browser would render ``name`` as a page or run it, served by formgrader (Tornado's
     static files take their type from :mod:`mimetypes`, as here)."""
-    mime = mimetypes.guess_type(name.lower(), strict=False)[0] or ""
+    name = name.lower()
+    mime = mimetypes.guess_type(name, strict=False)[0] or ""
     return (
-        name.lower().endswith(WEB_SUFFIXES)
+        name.endswith(WEB_SUFFIXES)
         or "html" in mime
         or "javascript" in mime
         or mime.endswith(("/xml", "+xml", "/xsl", "xslt"))

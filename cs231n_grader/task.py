@@ -20,6 +20,7 @@ coordinator (:mod:`cs231n_grader.distributed`) copies those into the real course
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -494,21 +495,22 @@ TASK_DIR = "cs231n-task-"
 
 
 def task_dir_prefix() -> str:
-    """The prefix of this process's throwaway courses (``cs231n-task-<pid>-``). The first call
-    in a process deletes those of dead processes in the temporary folder: a worker killed
-    mid-task (SIGKILL, out of memory) cannot clean up after itself."""
-    if not _SWEPT:
-        _SWEPT.append(True)
-        for path in Path(tempfile.gettempdir()).glob(TASK_DIR + "*-*"):
-            pid = path.name[len(TASK_DIR) :].split("-", 1)[0]
-            st = path.lstat()
-            if pid.isdigit() and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
-                if not _alive(int(pid)):
-                    shutil.rmtree(path, ignore_errors=True)
+    """The prefix of this process's throwaway courses (``cs231n-task-<pid>-``); the first call in
+    a process sweeps those of dead processes (:func:`_sweep_dead_task_dirs`)."""
+    _sweep_dead_task_dirs()
     return f"{TASK_DIR}{os.getpid()}-"
 
 
-_SWEPT: list[bool] = []
+@functools.cache
+def _sweep_dead_task_dirs() -> None:
+    """Delete this user's throwaway courses of dead processes in the temporary folder: a worker
+    killed mid-task (SIGKILL, out of memory) cannot clean up after itself."""
+    for path in Path(tempfile.gettempdir()).glob(TASK_DIR + "*-*"):
+        pid = path.name[len(TASK_DIR) :].split("-", 1)[0]
+        st = path.lstat()
+        if pid.isdigit() and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+            if not _alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

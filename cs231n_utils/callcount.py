@@ -21,11 +21,11 @@ removed) sees every ``sys.setprofile`` however it is reached -- an alias, ``map(
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 
 _ACTIVE: list[list] = []
 """One ``[tampered]`` flag per block running now (in any thread)."""
-_AUDITING = [False]
 
 
 def _code(function):
@@ -46,9 +46,7 @@ def calls_counted(functions, calls: list):
         if event == "call" and frame.f_code in codes:
             calls[0] += 1
 
-    if not _AUDITING[0]:
-        sys.addaudithook(_audit)
-        _AUDITING[0] = True
+    _install_audit_hook()
     previous, tampered = sys.getprofile(), [False]
     sys.setprofile(profile)
     _ACTIVE.append(tampered)
@@ -62,6 +60,11 @@ def calls_counted(functions, calls: list):
 
 
 _OWN = calls_counted.__wrapped__.__code__  # its own sys.setprofile calls are not tampering
+
+
+@functools.cache
+def _install_audit_hook() -> None:
+    sys.addaudithook(_audit)  # once per process: audit hooks stay until it exits
 
 
 def _audit(event: str, args) -> None:

@@ -150,28 +150,16 @@ def cifar_full_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_net(ref, tmp_path_factory, cifar_full_dir):
+def trained_net(tmp_path_factory, cifar_full_dir):
     """best_net.npz of a real (short) training run of the reference on CIFAR-10: weights that
-    really classify (about 35 % on validation)."""
+    really classify (about 35 % on validation). Trained once, cached like the bundled class's."""
     import numpy as np
 
-    from cs231n_utils.data import get_cifar10_data
+    from cs231n_grader import samples
+    from cs231n_grader.reference import default_notebook
 
-    data = get_cifar10_data(data_dir=cifar_full_dir)
-    params = ref.init_params(3072, 50, 10, std=1e-4, seed=0, dtype=np.float32)
-    ref.train(
-        params,
-        data["X_train"],
-        data["y_train"],
-        data["X_val"],
-        data["y_val"],
-        learning_rate=1e-3,
-        learning_rate_decay=0.95,
-        reg=0.25,
-        num_iters=300,
-        batch_size=200,
-        seed=0,
-    )
+    hparams = {**samples.DEFAULT_HPARAMS, "learning_rate": 1e-3, "num_iters": 300}
+    params = samples.trained_net(hparams, default_notebook(), cifar_full_dir, log=lambda *_: None)
     path = tmp_path_factory.mktemp("net") / "best_net.npz"
     np.savez(path, **params)
     return path

@@ -110,7 +110,7 @@ def test_throwaway_courses_of_dead_workers_are_swept(tmp_path, monkeypatch):
     dead = subprocess.Popen(["true"])
     dead.wait()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(task, "_SWEPT", [])
+    task._sweep_dead_task_dirs.cache_clear()  # as in a fresh process
     stale = tmp_path / f"{task.TASK_DIR}{dead.pid}-abc"
     (stale / "source").mkdir(parents=True)
     live = tmp_path / f"{task.TASK_DIR}{os.getppid()}-def"
